@@ -33,9 +33,11 @@ if [ "$need_apt" = 1 ]; then
     gcc-aarch64-linux-gnu libc6-dev-arm64-cross binutils-aarch64-linux-gnu cpio device-tree-compiler file
 fi
 
-if ! python3 -c "import lark, mypy, pycparser, keystone, pytest, hypothesis, pyhv" 2>/dev/null; then
-  echo "pyhv setup: installing Python packages..."
-  python3 -m pip install -q -e "$here[test]"
+# The editable install must point at THIS checkout (CI clones into a fresh folder).
+installed=$(cd / && python3 -c "import lark, mypy, pycparser, keystone, pytest, hypothesis, pyhv, os; print(os.path.dirname(os.path.dirname(pyhv.__file__)))" 2>/dev/null || true)
+if [ "$installed" != "$here" ]; then
+  echo "pyhv setup: installing Python packages (pyhv editable from $here)..."
+  python3 -m pip install -q --disable-pip-version-check -e "$here[test]"
 fi
 mkdir -p "$here/build"
 touch "$stamp"

@@ -1,0 +1,1 @@
+"""pyhv: arch package."""

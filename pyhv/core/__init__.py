@@ -1,0 +1,1 @@
+"""pyhv: core package."""

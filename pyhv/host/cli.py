@@ -1,0 +1,118 @@
+"""The `pyhv` command line: build, run and check the hypervisor.
+
+    pyhv build TARGET       transpile the dialect, build the image for a board (targets/qemu-virt, targets/rpi4)
+    pyhv run TARGET [...]   boot the image on QEMU, serial console on stdout; exit status is the node's
+    pyhv check              mypy --strict on the sources, then the dialect checker on every dialect module
+
+Every failure is reported as one clear message and a non-zero exit status, never a traceback (an internal
+error of ours is the exception: it says so and shows the traceback, because it is a bug to report).
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+BUILD_ROOT = REPO_ROOT / "build"
+
+
+class CliError(Exception):
+    """A user-facing failure: printed as `pyhv: error: <message>`, exit status 1."""
+
+
+def _progress(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def _target_dir(arg: str) -> Path:
+    path = Path(arg)
+    if not path.is_absolute() and not path.exists():
+        path = REPO_ROOT / arg
+    if not (path / "board.py").is_file():
+        known = sorted(p.parent.name for p in (REPO_ROOT / "targets").glob("*/board.py"))
+        raise CliError(f"{arg}: not a target directory (no board.py); known targets: "
+                       + ", ".join(f"targets/{k}" for k in known))
+    return path.resolve()
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from compiler.build import build_target
+
+    target = _target_dir(args.target)
+    out_dir = BUILD_ROOT / target.name
+    result = build_target(target, out_dir, _progress)
+    for line in result.summary():
+        print(line)
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from pyhv.host.qemu import RunOptions, run_target
+
+    target = _target_dir(args.target)
+    out_dir = BUILD_ROOT / target.name
+    if args.build:
+        cmd_build(args)
+    options = RunOptions(gic_version=args.gic, cpus=args.cpus, mem=args.mem,
+                         timeout_s=args.timeout, log_path=out_dir / "serial.log")
+    result = run_target(target, out_dir, options, echo=True)
+    if result.timed_out:
+        print(f"pyhv: node did not power off within {args.timeout} s (see {options.log_path})",
+              file=sys.stderr)
+        return 124
+    return result.exit_status
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from compiler.api import check_modules
+
+    _progress("mypy --strict pyhv compiler")
+    mypy = subprocess.run([sys.executable, "-m", "mypy", "--strict", "pyhv", "compiler"], cwd=REPO_ROOT)
+    if mypy.returncode != 0:
+        raise CliError("mypy --strict failed (see above)")
+    _progress("dialect checker")
+    return check_modules(REPO_ROOT)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pyhv", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    build = sub.add_parser("build", help="build the hypervisor image for a target board")
+    build.add_argument("target", help="target directory, e.g. targets/qemu-virt or targets/rpi4")
+    build.set_defaults(func=cmd_build)
+
+    run = sub.add_parser("run", help="boot the built image on QEMU (serial on stdout)")
+    run.add_argument("target", help="target directory, e.g. targets/qemu-virt or targets/rpi4")
+    run.add_argument("--gic", type=int, choices=(2, 3), default=None,
+                     help="GIC version of the QEMU virt machine (default: the board's)")
+    run.add_argument("--cpus", type=int, default=None, help="number of CPUs (default: the board's)")
+    run.add_argument("--mem", default=None, help="RAM size, QEMU syntax, e.g. 1G (default: the board's)")
+    run.add_argument("--timeout", type=float, default=120.0, help="seconds before the node is stopped")
+    run.add_argument("--build", action="store_true", help="build the target first")
+    run.set_defaults(func=cmd_run)
+
+    check = sub.add_parser("check", help="mypy --strict plus the dialect checker")
+    check.set_defaults(func=cmd_check)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        status: int = args.func(args)
+    except CliError as err:
+        print(f"pyhv: error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
