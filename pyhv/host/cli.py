@@ -3,6 +3,7 @@
     pyhv build TARGET       transpile the dialect, build the image for a board (targets/qemu-virt, targets/rpi4)
     pyhv run TARGET [...]   boot the image on QEMU, serial console on stdout; exit status is the node's
     pyhv check              mypy --strict on the sources, then the dialect checker on every dialect module
+    pyhv guest build        the default Linux guest (Debian arm64 cloud kernel + busybox initramfs)
 
 Every failure is reported as one clear message and a non-zero exit status, never a traceback (an internal
 error of ours is the exception: it says so and shows the traceback, because it is a bug to report).
@@ -78,6 +79,19 @@ def cmd_check(args: argparse.Namespace) -> int:
     return check_modules(REPO_ROOT)
 
 
+def cmd_guest_build(args: argparse.Namespace) -> int:
+    from pyhv.host.guest import GuestBuildError, build_guest
+
+    try:
+        guest = build_guest(BUILD_ROOT / "guest", _progress)
+    except GuestBuildError as err:
+        raise CliError(str(err)) from err
+    print(f"kernel:   {guest.kernel} ({guest.kernel_version})")
+    print(f"initrd:   {guest.initrd}")
+    print(f"bootargs: {guest.bootargs}")
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pyhv", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -99,6 +113,10 @@ def _parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser("check", help="mypy --strict plus the dialect checker")
     check.set_defaults(func=cmd_check)
+    guest = sub.add_parser("guest", help="guest images")
+    guest_sub = guest.add_subparsers(dest="guest_command", required=True)
+    guest_build = guest_sub.add_parser("build", help="build the default Linux guest under build/guest/")
+    guest_build.set_defaults(func=cmd_guest_build)
     return parser
 
 
