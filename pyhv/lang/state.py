@@ -15,6 +15,7 @@ import typing
 from typing import Generic, TypeVar, dataclass_transform
 
 from pyhv.lang.errors import Panic
+from pyhv.lang.ints import FIXED_TYPES
 from pyhv.lang.machine import current_cpu, current_node
 from pyhv.lang.structs import Struct
 
@@ -65,22 +66,29 @@ class PerCpu(Generic[S]):
 
 @dataclass_transform(kw_only_default=True, frozen_default=True)
 class Ops:
-    """Base of ops tables: a frozen record of callables, built with keyword arguments only."""
+    """Base of ops tables: a frozen record of callables (and fixed-width integer constants, e.g. a register
+    row's offset; docs/vm-model.md), built with keyword arguments only."""
 
     __slots__ = ("_fns",)
     _fields: typing.ClassVar[tuple[str, ...]] = ()
+    _int_fields: typing.ClassVar[dict[str, type]] = {}
     _fns: dict[str, object]
 
     def __init_subclass__(cls) -> None:
         super().__init_subclass__()
         names = tuple(cls.__dict__.get("__annotations__", {}))
         hints = typing.get_type_hints(cls)
+        ints: dict[str, type] = {}
         for name in names:
-            if typing.get_origin(hints[name]) is not typing.get_origin(typing.Callable[[], None]):
-                raise TypeError(f"ops table {cls.__name__}.{name} must be annotated Callable[[...], R]")
+            if hints[name] in FIXED_TYPES.values():
+                ints[name] = hints[name]
+            elif typing.get_origin(hints[name]) is not typing.get_origin(typing.Callable[[], None]):
+                raise TypeError(f"ops table {cls.__name__}.{name} must be annotated Callable[[...], R] "
+                                "or a fixed-width integer type")
         if not names:
             raise TypeError(f"ops table {cls.__name__} has no entries")
         cls._fields = names
+        cls._int_fields = ints
 
     def __init__(self, **fns: object) -> None:
         missing = set(self._fields) - set(fns)
@@ -88,7 +96,11 @@ class Ops:
         if missing or extra:
             raise TypeError(f"{type(self).__name__}: missing {sorted(missing)}, unknown {sorted(extra)}")
         for name, fn in fns.items():
-            if not callable(fn):
+            want = self._int_fields.get(name)
+            if want is not None:
+                if type(fn) is not want:
+                    raise TypeError(f"{type(self).__name__}.{name} must be a {want.__name__}")
+            elif not callable(fn):
                 raise TypeError(f"{type(self).__name__}.{name} must be a function")
         object.__setattr__(self, "_fns", dict(fns))
 

@@ -1,0 +1,65 @@
+# The host interrupt controller interface. One GicOps table per driver (pyhv/drivers/gicv2.py,
+# pyhv/drivers/gicv3.py); pyhv/core/devices.py puts the one the DTB describes into the slot, and the rest
+# of pyhv calls gic_*() without knowing which GIC it runs on.
+
+from typing import Callable, Final
+
+from pyhv.lang import Ops, OpsSlot, u8, u32
+
+GIC_SPURIOUS: Final = u32(1023)         # INTID returned by an acknowledge when nothing is pending
+GIC_FIRST_SPECIAL: Final = u32(1020)    # INTIDs 1020-1023 are special: never acknowledge-and-EOI them
+GIC_MAX_IRQS: Final = u32(1020)         # architectural limit of SGI+PPI+SPI INTIDs
+GIC_PRIO_DEFAULT: Final = u8(0xA0)      # priority for everything we enable (lower value = more urgent)
+GIC_PMR_ALLOW_ALL: Final = u32(0xF0)    # priority mask: let every priority < 0xF0 through
+
+
+class GicOps(Ops):
+    probe: Callable[[u32], bool]            # (DTB node) read the frame addresses; False if unusable
+    init_dist: Callable[[], None]           # once per node, by the boot CPU
+    init_cpu: Callable[[], None]            # on every CPU, before it takes interrupts
+    enable_ppi: Callable[[u32, u8], None]   # (intid 16-31, priority) on the calling CPU
+    ack: Callable[[], u32]                  # acknowledge: INTID of the highest pending interrupt
+    eoi: Callable[[u32], None]              # end of interrupt (priority drop + deactivate)
+    nr_irqs: Callable[[], u32]              # INTIDs the distributor implements (GICD_TYPER.ITLinesNumber)
+    version: Callable[[], u32]              # 2 or 3
+
+
+_gic: Final = OpsSlot(GicOps)
+
+
+def gic_set_driver(ops: GicOps) -> None:
+    _gic.set(ops)
+
+
+def gic_init_dist() -> None:
+    _gic.get().init_dist()
+
+
+def gic_init_cpu() -> None:
+    _gic.get().init_cpu()
+
+
+def gic_enable_ppi(intid: u32, prio: u8) -> None:
+    _gic.get().enable_ppi(intid, prio)
+
+
+def gic_ack() -> u32:
+    return _gic.get().ack()
+
+
+def gic_eoi(intid: u32) -> None:
+    _gic.get().eoi(intid)
+
+
+def gic_nr_irqs() -> u32:
+    return _gic.get().nr_irqs()
+
+
+def gic_version() -> u32:
+    return _gic.get().version()
+
+
+def gic_typer_nr_irqs(typer: u32) -> u32:
+    # GICD_TYPER.ITLinesNumber [4:0]: the distributor implements 32 * (N + 1) INTIDs, capped at 1020.
+    n = ((typer & 0x1F) + 1) * 32
+    return GIC_MAX_IRQS if n > GIC_MAX_IRQS else n

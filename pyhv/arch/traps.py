@@ -1,0 +1,113 @@
+# EL2 exception handlers called by the vectors in runtime/asm (docs/runtime.md): synchronous exceptions,
+# IRQs, and everything else (FIQ, SError, vectors we never expect). The syndrome is decoded once
+# (pyhv/arch/esr.py); only BRK is survivable today (the trap self-test), anything else is reported and
+# panics. IRQs are acknowledged at the GIC, dispatched, and ended.
+
+from typing import Final
+
+from pyhv.lang import PerCpu, Struct, kprint, panic, u32, u64
+
+from pyhv.arch.esr import EC_BRK64, Esr, esr_decode, esr_ec_name
+from pyhv.arch.frame import TrapFrame
+from pyhv.arch.gic import GIC_FIRST_SPECIAL, gic_ack, gic_eoi
+from pyhv.arch.timer import TIMER_HYP_PPI, timer_handle_irq
+from pyhv.core.printk import printk_begin, printk_cstr_at, printk_end, printk_hex, printk_str
+from pyhv.core.symtab import SymHit, symtab_lookup
+
+BRK_INSN_BYTES: Final = u64(4)          # BRK is always a 32-bit A64 instruction
+
+
+class TrapCpu(Struct):
+    brks: u64               # BRK traps taken and skipped
+    spurious_irqs: u64      # acknowledges that returned INTID 1020-1023
+    unhandled_irqs: u64     # INTIDs nobody handles
+
+
+_trap_cpu: Final = PerCpu(TrapCpu)
+
+
+def trap_brk_count() -> u64:
+    return _trap_cpu.get().brks
+
+
+def trap_print_addr_symbol(addr: u64) -> None:
+    # "<name+0xoff>", or "<?>" when the address precedes every symbol. Call between printk_begin/end.
+    hit = SymHit()
+    if symtab_lookup(addr, hit):
+        printk_str("<")
+        printk_cstr_at(hit.name_addr)
+        printk_str("+0x")
+        printk_hex(hit.offset, u32(0))
+        printk_str(">")
+    else:
+        printk_str("<?>")
+
+
+def _print_trap_line(f: TrapFrame) -> None:
+    # trap: ESR_EL2=0x<esr> ELR_EL2=0x<elr> <symbol+0xoff>
+    printk_begin()
+    printk_str("trap: ESR_EL2=0x")
+    printk_hex(f.esr, u32(0))
+    printk_str(" ELR_EL2=0x")
+    printk_hex(f.elr, u32(0))
+    printk_str(" ")
+    trap_print_addr_symbol(f.elr)
+    printk_str("\n")
+    printk_end()
+
+
+def _print_frame(f: TrapFrame, e: Esr) -> None:
+    kprint("  EC=0x%x (%s) IL=%u ISS=0x%x FAR_EL2=0x%x SPSR_EL2=0x%x SP=0x%x\n",
+           e.ec, esr_ec_name(e.ec), u32(1) if e.il else u32(0), e.iss, f.far, f.spsr, f.sp)
+    for i in range(u32(31)):
+        if (i & 3) == 3 or i == 30:
+            kprint("  x%u=0x%016x\n", u32(i), f.x[i])
+        else:
+            kprint("  x%u=0x%016x", u32(i), f.x[i])
+
+
+def arch_trap_sync(f: TrapFrame) -> None:
+    e = Esr()
+    esr_decode(f.esr, e)
+    _print_trap_line(f)
+    if e.ec == EC_BRK64:
+        _trap_cpu.get().brks += 1
+        f.elr += BRK_INSN_BYTES
+        return
+    _print_frame(f, e)
+    panic("unhandled synchronous exception at EL2")
+
+
+def arch_trap_irq(f: TrapFrame) -> None:
+    intid = gic_ack()
+    if intid >= GIC_FIRST_SPECIAL:
+        _trap_cpu.get().spurious_irqs += 1
+        return
+    if intid == TIMER_HYP_PPI:
+        timer_handle_irq()
+    else:
+        _trap_cpu.get().unhandled_irqs += 1
+        kprint("warning: irq %u has no handler\n", intid)
+    gic_eoi(intid)
+
+
+def _vector_name(kind: u64) -> str:
+    # Vector table slots: 4 groups (EL2 with SP_EL0, EL2 with SP_EL2, lower EL AArch64, lower EL AArch32)
+    # of 4 kinds (synchronous, IRQ, FIQ, SError).
+    k = kind & 3
+    if k == 0:
+        return "synchronous"
+    if k == 1:
+        return "irq"
+    if k == 2:
+        return "fiq"
+    return "serror"
+
+
+def arch_trap_unexpected(f: TrapFrame, kind: u64) -> None:
+    _print_trap_line(f)
+    kprint("unexpected exception: vector %u (%s), group %u\n", kind, _vector_name(kind), kind >> 2)
+    e = Esr()
+    esr_decode(f.esr, e)
+    _print_frame(f, e)
+    panic("unexpected exception at EL2")
