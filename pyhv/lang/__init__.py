@@ -11,6 +11,7 @@ from pyhv.lang.hw import (
     mmio_read32, mmio_read64, mmio_write8, mmio_write16, mmio_write32, mmio_write64, panic, sev, smc_call,
     str_byte, symbol_addr, sysreg_read, sysreg_write, tlbi, tlbi_addr, wait_event, wfe, wfi,
 )
+from pyhv.lang.loops import range
 from pyhv.lang.ints import i8, i16, i32, i64, sdiv, srem, u8, u16, u32, u64, usize
 from pyhv.lang.state import Ops, OpsSlot, PerCpu, Static
 from pyhv.lang.structs import (
@@ -21,7 +22,7 @@ from pyhv.lang.sync import (
 )
 
 __all__ = [
-    "Panic",
+    "Panic", "range",
     "u8", "u16", "u32", "u64", "i8", "i16", "i32", "i64", "usize", "sdiv", "srem",
     "Struct", "Array", "Atomic", "SpinLock", "MemoryOrder", "RELAXED", "ACQUIRE", "RELEASE", "ACQ_REL",
     "SEQ_CST", "sizeof", "addr_of", "struct_at", "struct_copy", "struct_zero", "as_bytes", "array_len",
