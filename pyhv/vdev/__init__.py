@@ -1,0 +1,1 @@
+"""pyhv: vdev package (devices the guest sees)."""
