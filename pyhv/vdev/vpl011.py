@@ -1,0 +1,316 @@
+# The guest's UART: an emulated Arm PrimeCell PL011 (Arm DDI 0183, "PrimeCell UART (PL011) Technical
+# Reference Manual", §3 registers, §2.9 interrupts), described by ONE register table (VPL011_ROWS).
+#
+# Transmit: a byte written to DR goes at once to the output hook (today the host console; later possibly
+# another node), so the TX FIFO is always empty: FR.TXFE = 1, TXFF = BUSY = 0. Every DR write therefore
+# drains the FIFO past its trigger level, which sets TXRIS, as it does when TX becomes enabled (CR.UARTEN
+# and CR.TXE); ICR clears it. Linux's amba-pl011 driver writes until FR.TXFF and, with characters left,
+# unmasks TXIM and waits for that interrupt: without it, console output would stall.
+# Receive: bytes from the host console enter a 16-byte FIFO (1 byte with LCR_H.FEN clear). RXRIS follows
+# "FIFO at or above the IFLS trigger level"; a non-empty FIFO below the level raises the receive timeout
+# RTRIS at once (the 32-bit-period timer is not modelled). Reading DR pops a byte.
+# Interrupt output: level (RIS & IMSC) != 0, sent to the vGIC through the Vpl011Ops slot on every change.
+# Accesses may be 8, 16 or 32 bits wide (Linux uses 16-bit accesses for "arm,pl011", 32-bit for its ID
+# registers and its earlycon). Modem lines, errors, IrDA and DMA are not modelled (DMACR is stored).
+
+from typing import Annotated, Callable, Final
+
+from pyhv.lang import Array, Ops, OpsSlot, Static, Struct, u8, u32, u64
+
+from pyhv.core.mmio import MMIO_W8, MMIO_W16, MMIO_W32, MmioDevice, RegRow, mmio_raz_read, mmio_wi_write
+
+VPL011_SIZE: Final = u64(0x1000)
+VPL011_FIFO_DEPTH: Final = u32(16)
+
+FR_BUSY: Final = u32(1 << 3)
+FR_RXFE: Final = u32(1 << 4)
+FR_TXFF: Final = u32(1 << 5)
+FR_RXFF: Final = u32(1 << 6)
+FR_TXFE: Final = u32(1 << 7)
+LCR_H_FEN: Final = u32(1 << 4)
+CR_UARTEN: Final = u32(1 << 0)
+CR_TXE: Final = u32(1 << 8)
+CR_RXE: Final = u32(1 << 9)
+INT_RX: Final = u32(1 << 4)             # RXRIS / RXIM / RXIC
+INT_TX: Final = u32(1 << 5)
+INT_RT: Final = u32(1 << 6)             # receive timeout
+INT_ALL: Final = u32(0x7FF)
+CR_RESET: Final = u32(0x300)            # TXE | RXE, UART disabled
+IFLS_RESET: Final = u32(0x12)           # both trigger levels at 1/2
+
+
+class Vpl011Ops(Ops):
+    tx: Callable[[u8], None]            # one byte the guest transmitted
+    irq: Callable[[bool], None]         # the interrupt line's new level (to the vGIC: SPI uart_spi)
+
+
+class Vpl011State(Struct):
+    ibrd: u32
+    fbrd: u32
+    lcr_h: u32
+    cr: u32
+    ifls: u32
+    imsc: u32
+    ris: u32
+    dmacr: u32
+    rx_head: u32                        # index of the oldest byte in rx
+    rx_count: u32
+    rx_dropped: u64                     # host bytes lost to a full FIFO
+    tx_bytes: u64
+    irq_level: bool
+    rx: Annotated[Array[u8], 16]
+
+
+_uart: Final = Static(Vpl011State)
+_ops: Final = OpsSlot(Vpl011Ops)
+
+
+def _update_irq(st: Vpl011State) -> None:
+    level = (st.ris & st.imsc) != 0
+    if level != st.irq_level:
+        st.irq_level = level
+        _ops.get().irq(level)
+
+
+def _rx_capacity(st: Vpl011State) -> u32:
+    return VPL011_FIFO_DEPTH if (st.lcr_h & LCR_H_FEN) != 0 else u32(1)
+
+
+def _rx_trigger(st: Vpl011State) -> u32:
+    # IFLS.RXIFLSEL [5:3]: 1/8, 1/4, 1/2, 3/4, 7/8 of the FIFO; 1 byte when the FIFO is off.
+    if (st.lcr_h & LCR_H_FEN) == 0:
+        return u32(1)
+    sel = (st.ifls >> 3) & 7
+    if sel == 0:
+        return u32(2)
+    if sel == 1:
+        return u32(4)
+    if sel == 2:
+        return u32(8)
+    if sel == 3:
+        return u32(12)
+    return u32(14)
+
+
+def _rx_status(st: Vpl011State) -> None:
+    # RXRIS at or above the trigger level; RTRIS while data waits below it; neither when empty.
+    st.ris &= ~(INT_RX | INT_RT)
+    if st.rx_count >= _rx_trigger(st):
+        st.ris |= INT_RX
+    elif st.rx_count > 0:
+        st.ris |= INT_RT
+
+
+def vpl011_set_ops(ops: Vpl011Ops) -> None:
+    _ops.set(ops)
+
+
+def vpl011_reset() -> None:
+    st = _uart.get()
+    st.ibrd = u32(0)
+    st.fbrd = u32(0)
+    st.lcr_h = u32(0)
+    st.cr = CR_RESET
+    st.ifls = IFLS_RESET
+    st.imsc = u32(0)
+    st.ris = u32(0)
+    st.dmacr = u32(0)
+    st.rx_head = u32(0)
+    st.rx_count = u32(0)
+    _update_irq(st)
+
+
+def vpl011_rx_push(c: u8) -> bool:
+    # A byte from the host console for the guest; False (counted) when the FIFO is full.
+    st = _uart.get()
+    if st.rx_count >= _rx_capacity(st):
+        st.rx_dropped += 1
+        return False
+    st.rx[(st.rx_head + st.rx_count) % VPL011_FIFO_DEPTH] = c
+    st.rx_count += 1
+    _rx_status(st)
+    _update_irq(st)
+    return True
+
+
+def vpl011_tx_bytes() -> u64:
+    return _uart.get().tx_bytes
+
+
+# --- register rows: read(vcpu, offset in row) / write(vcpu, offset in row, value) ----------------------
+
+def _shift(off: u32) -> u32:
+    return (off & 3) * 8
+
+
+def _dr_read(vcpu: u32, off: u32) -> u64:
+    st = _uart.get()
+    if st.rx_count == 0:
+        return u64(0)
+    c = st.rx[st.rx_head]
+    st.rx_head = (st.rx_head + 1) % VPL011_FIFO_DEPTH
+    st.rx_count -= 1
+    _rx_status(st)
+    _update_irq(st)
+    return u64(c)
+
+
+def _dr_write(vcpu: u32, off: u32, v: u64) -> None:
+    st = _uart.get()
+    _ops.get().tx(u8(v))
+    st.tx_bytes += 1
+    st.ris |= INT_TX                    # the byte left at once: the FIFO is below its level again
+    _update_irq(st)
+
+
+def _fr_read(vcpu: u32, off: u32) -> u64:
+    st = _uart.get()
+    fr = FR_TXFE
+    if st.rx_count == 0:
+        fr |= FR_RXFE
+    if st.rx_count >= _rx_capacity(st):
+        fr |= FR_RXFF
+    return u64(fr) >> _shift(off)
+
+
+def _ibrd_read(vcpu: u32, off: u32) -> u64:
+    return u64(_uart.get().ibrd) >> _shift(off)
+
+
+def _ibrd_write(vcpu: u32, off: u32, v: u64) -> None:
+    _uart.get().ibrd = u32(v << _shift(off)) & 0xFFFF
+
+
+def _fbrd_read(vcpu: u32, off: u32) -> u64:
+    return u64(_uart.get().fbrd) >> _shift(off)
+
+
+def _fbrd_write(vcpu: u32, off: u32, v: u64) -> None:
+    _uart.get().fbrd = u32(v << _shift(off)) & 0x3F
+
+
+def _lcr_h_read(vcpu: u32, off: u32) -> u64:
+    return u64(_uart.get().lcr_h) >> _shift(off)
+
+
+def _lcr_h_write(vcpu: u32, off: u32, v: u64) -> None:
+    st = _uart.get()
+    st.lcr_h = u32(v << _shift(off)) & 0xFF
+    if st.rx_count > _rx_capacity(st):      # FIFO switched off: keep the oldest byte only
+        st.rx_count = _rx_capacity(st)
+    _rx_status(st)
+    _update_irq(st)
+
+
+def _cr_read(vcpu: u32, off: u32) -> u64:
+    return u64(_uart.get().cr) >> _shift(off)
+
+
+def _cr_write(vcpu: u32, off: u32, v: u64) -> None:
+    st = _uart.get()
+    tx_on = CR_UARTEN | CR_TXE
+    was_on = (st.cr & tx_on) == tx_on
+    st.cr = u32(v << _shift(off)) & 0xFF87
+    if not was_on and (st.cr & tx_on) == tx_on:
+        st.ris |= INT_TX                # transmitter enabled with an empty FIFO
+        _update_irq(st)
+
+
+def _ifls_read(vcpu: u32, off: u32) -> u64:
+    return u64(_uart.get().ifls) >> _shift(off)
+
+
+def _ifls_write(vcpu: u32, off: u32, v: u64) -> None:
+    st = _uart.get()
+    st.ifls = u32(v << _shift(off)) & 0x3F
+    _rx_status(st)
+    _update_irq(st)
+
+
+def _imsc_read(vcpu: u32, off: u32) -> u64:
+    return u64(_uart.get().imsc) >> _shift(off)
+
+
+def _imsc_write(vcpu: u32, off: u32, v: u64) -> None:
+    st = _uart.get()
+    st.imsc = u32(v << _shift(off)) & INT_ALL
+    _update_irq(st)
+
+
+def _ris_read(vcpu: u32, off: u32) -> u64:
+    return u64(_uart.get().ris) >> _shift(off)
+
+
+def _mis_read(vcpu: u32, off: u32) -> u64:
+    st = _uart.get()
+    return u64(st.ris & st.imsc) >> _shift(off)
+
+
+def _icr_write(vcpu: u32, off: u32, v: u64) -> None:
+    st = _uart.get()
+    st.ris &= ~(u32(v << _shift(off)) & INT_ALL)
+    _update_irq(st)
+
+
+def _dmacr_read(vcpu: u32, off: u32) -> u64:
+    return u64(_uart.get().dmacr) >> _shift(off)
+
+
+def _dmacr_write(vcpu: u32, off: u32, v: u64) -> None:
+    _uart.get().dmacr = u32(v << _shift(off)) & 7
+
+
+def _id_read(vcpu: u32, off: u32) -> u64:
+    # PeriphID0-3 (0xFE0-0xFEC): part 0x011, designer Arm (0x41), revision 1; PCellID0-3 (0xFF0-0xFFC).
+    if (off & 3) != 0:
+        return u64(0)
+    i = off >> 2
+    if i == 0:
+        return u64(0x11)
+    if i == 1:
+        return u64(0x10)
+    if i == 2:
+        return u64(0x14)
+    if i == 3:
+        return u64(0x00)
+    if i == 4:
+        return u64(0x0D)
+    if i == 5:
+        return u64(0xF0)
+    if i == 6:
+        return u64(0x05)
+    return u64(0xB1)
+
+
+_W: Final = MMIO_W8 | MMIO_W16 | MMIO_W32
+
+# DR, RSR/ECR, FR, ILPR, IBRD, FBRD, LCR_H, CR, IFLS, IMSC, RIS, MIS, ICR, DMACR, PeriphID0-3 + PCellID0-3
+
+VPL011_ROWS: Final = (
+    RegRow(offset=u32(0x000), size_bytes=u32(4), widths=_W, read=_dr_read, write=_dr_write),
+    RegRow(offset=u32(0x004), size_bytes=u32(4), widths=_W, read=mmio_raz_read, write=mmio_wi_write),
+    RegRow(offset=u32(0x018), size_bytes=u32(4), widths=_W, read=_fr_read, write=mmio_wi_write),
+    RegRow(offset=u32(0x020), size_bytes=u32(4), widths=_W, read=mmio_raz_read, write=mmio_wi_write),
+    RegRow(offset=u32(0x024), size_bytes=u32(4), widths=_W, read=_ibrd_read, write=_ibrd_write),
+    RegRow(offset=u32(0x028), size_bytes=u32(4), widths=_W, read=_fbrd_read, write=_fbrd_write),
+    RegRow(offset=u32(0x02C), size_bytes=u32(4), widths=_W, read=_lcr_h_read, write=_lcr_h_write),
+    RegRow(offset=u32(0x030), size_bytes=u32(4), widths=_W, read=_cr_read, write=_cr_write),
+    RegRow(offset=u32(0x034), size_bytes=u32(4), widths=_W, read=_ifls_read, write=_ifls_write),
+    RegRow(offset=u32(0x038), size_bytes=u32(4), widths=_W, read=_imsc_read, write=_imsc_write),
+    RegRow(offset=u32(0x03C), size_bytes=u32(4), widths=_W, read=_ris_read, write=mmio_wi_write),
+    RegRow(offset=u32(0x040), size_bytes=u32(4), widths=_W, read=_mis_read, write=mmio_wi_write),
+    RegRow(offset=u32(0x044), size_bytes=u32(4), widths=_W, read=mmio_raz_read, write=_icr_write),
+    RegRow(offset=u32(0x048), size_bytes=u32(4), widths=_W, read=_dmacr_read, write=_dmacr_write),
+    RegRow(offset=u32(0xFE0), size_bytes=u32(0x20), widths=_W, read=_id_read, write=mmio_wi_write),
+)
+
+
+def _row_count() -> u32:
+    return u32(len(VPL011_ROWS))
+
+
+def _row(i: u32) -> RegRow:
+    return VPL011_ROWS[i]
+
+
+VPL011_DEVICE: Final = MmioDevice(row_count=_row_count, row=_row)
