@@ -139,19 +139,25 @@ def _raz_wi(vcpu_id: u32, acc: MmioAccess, why: str) -> None:
 
 
 def _access_row(vcpu_id: u32, dev: MmioDevice, offset: u32, acc: MmioAccess) -> None:
+    # The first row covering `offset` that allows this access width performs it. Several rows may cover
+    # the same bytes with different widths (e.g. GICD_IPRIORITYR: a word row and a byte row).
     width = u32(acc.width_bytes)
+    covered = False
     for i in range(dev.row_count()):
         row = dev.row(u32(i))
         if offset >= row.offset and offset - row.offset < row.size_bytes:
+            covered = True
             inside = offset - row.offset + width <= row.size_bytes
-            if (row.widths & width) == 0 or (offset & (width - 1)) != 0 or not inside:
-                _raz_wi(vcpu_id, acc, "width not allowed by the register")
-            elif acc.is_write:
-                row.write(vcpu_id, offset - row.offset, acc.value & _width_mask(acc.width_bytes))
-            else:
-                acc.value = row.read(vcpu_id, offset - row.offset) & _width_mask(acc.width_bytes)
-            return
-    _raz_wi(vcpu_id, acc, "no such register")
+            if (row.widths & width) != 0 and (offset & (width - 1)) == 0 and inside:
+                if acc.is_write:
+                    row.write(vcpu_id, offset - row.offset, acc.value & _width_mask(acc.width_bytes))
+                else:
+                    acc.value = row.read(vcpu_id, offset - row.offset) & _width_mask(acc.width_bytes)
+                return
+    if covered:
+        _raz_wi(vcpu_id, acc, "width not allowed by the register")
+    else:
+        _raz_wi(vcpu_id, acc, "no such register")
 
 
 def mmio_dispatch(vcpu_id: u32, acc: MmioAccess) -> u32:

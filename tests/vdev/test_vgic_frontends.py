@@ -140,8 +140,6 @@ def test_priority_bytes_and_words(vm2: Vm) -> None:
     assert gicd_read(0, 0x400 + 40) == 0x40992010
 
 
-@pytest.mark.xfail(strict=True, reason="pyhv/core/mmio.py takes the first row matching the offset and "
-                   "RAZ/WIs a width it does not allow; the byte rows need it to try the next row")
 def test_byte_access_through_dispatch(vm2: Vm) -> None:
     map_gic(2, 4)
     gicd_write(0, 0x400 + 40, 0x40302010)
