@@ -131,6 +131,21 @@ class IfExp:
 
 
 @dataclass(frozen=True, eq=False)
+class TupleExpr:
+    """Only legal as the value of a module-level constant table: NAME: Final = (Row(...), ...)."""
+
+    pos: Pos
+    elts: tuple[Expr, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class Ellipsis_:
+    """`...`: only legal as the body of an @asm_function stub."""
+
+    pos: Pos
+
+
+@dataclass(frozen=True, eq=False)
 class ListExpr:
     """Only legal as the parameter list of Callable[[...], R]."""
 
@@ -139,7 +154,7 @@ class ListExpr:
 
 
 Expr = Union[IntLit, BoolLit, NoneLit, StrLit, Name, Attribute, Call, Subscript, BinOp, UnaryOp, Compare,
-             BoolOp, Not, IfExp, ListExpr]
+             BoolOp, Not, IfExp, ListExpr, TupleExpr, Ellipsis_]
 
 
 # ------------------------------------------------------------------------------------------ statements

@@ -1,0 +1,1 @@
+"""pyhv compiler: dialect (restricted Python) -> freestanding C. Pipeline: see docs/compiler.md."""

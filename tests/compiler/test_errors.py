@@ -1,0 +1,67 @@
+"""Diagnostics corpus: every tests/compiler/errors/*.py is an invalid dialect program whose expected error is
+written inline (`# error@COL: message` on the offending line, or `# error: LINE:COL: message`). The compiler
+must report exactly that message at exactly that position, exit with status 1, and never show a traceback."""
+from __future__ import annotations
+
+import contextlib
+import io
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from compiler.api import main
+
+ERRORS = Path(__file__).with_name("errors")
+REPO = Path(__file__).resolve().parents[2]
+_AT = re.compile(r"#\s*error@(\d+):\s*(.*)$")
+_FULL = re.compile(r"#\s*error:\s*(\d+):(\d+):\s*(.*)$")
+
+
+def expectation(path: Path) -> tuple[int, int, str] | None:
+    for n, line in enumerate(path.read_text().splitlines(), 1):
+        m = _AT.search(line)
+        if m:
+            return n, int(m.group(1)), m.group(2).strip()
+        m = _FULL.search(line)
+        if m:
+            return int(m.group(1)), int(m.group(2)), m.group(3).strip()
+    return None
+
+
+CASES = sorted(p for p in ERRORS.glob("*.py") if expectation(p) is not None)
+
+
+def run_compiler(args: list[str]) -> tuple[int, str]:
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        code = main(args)
+    return code, err.getvalue()
+
+
+def test_corpus_is_large_enough() -> None:
+    assert len(CASES) >= 25
+
+
+@pytest.mark.parametrize("path", CASES, ids=[p.stem for p in CASES])
+def test_error_case(path: Path, tmp_path: Path) -> None:
+    exp = expectation(path)
+    assert exp is not None
+    line, col, msg = exp
+    code, err = run_compiler(["emit", path.stem, "--root", str(ERRORS), "--out", str(tmp_path)])
+    assert code == 1, err
+    first = err.splitlines()[0]
+    assert first == f"{path.name}:{line}:{col}: error: {msg}"
+    assert "Traceback" not in err
+    caret_line = err.splitlines()[2]
+    assert caret_line.index("^") - 4 == col - 1  # caret under the column (source shown indented by 4)
+
+
+def test_cli_exit_status_and_no_traceback() -> None:
+    r = subprocess.run([sys.executable, "-m", "compiler", "check", "mixed_widths", "--root", str(ERRORS)],
+                       cwd=REPO, capture_output=True, text=True)
+    assert r.returncode == 1
+    assert r.stderr.startswith("mixed_widths.py:6:14: error: mixed widths")
+    assert "Traceback" not in r.stderr
