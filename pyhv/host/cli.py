@@ -41,11 +41,14 @@ def _target_dir(arg: str) -> Path:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from compiler.build import build_target
+    from compiler.build import BuildError, build_target
 
     target = _target_dir(args.target)
     out_dir = BUILD_ROOT / target.name
-    result = build_target(target, out_dir, _progress)
+    try:
+        result = build_target(target, out_dir, _progress)
+    except BuildError as err:
+        raise CliError(f"build of {target.name} failed:\n{err}") from err
     for line in result.summary():
         print(line)
     return 0
