@@ -272,5 +272,9 @@ def build_target(target_dir: Path, out_dir: Path, progress: Progress) -> BuildRe
             raise BuildError(err.render()) from None
     if not result.c_files:
         raise BuildError(f"the dialect compiler wrote no C into {gen_dir}")
+    # Direct calls plus the functions an ops-field call can reach (every function stored in that field of
+    # any table): the stack check bounds each indirect call with these, not with every address-taken function.
+    calls = {f: sorted(set(direct) | set(result.indirect_calls.get(f, [])))
+             for f, direct in result.call_graph.items()}
     return link_image(board, Path(target_dir), out_dir, gen_dir, sorted(result.c_files), progress,
-                      dialect_calls=result.call_graph)
+                      dialect_calls=calls)

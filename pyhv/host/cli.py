@@ -4,6 +4,7 @@
     pyhv run TARGET [...]   boot the image on QEMU, serial console on stdout; exit status is the node's
     pyhv check              mypy --strict on the sources, then the dialect checker on every dialect module
     pyhv guest build        the default Linux guest (Debian arm64 cloud kernel + busybox initramfs)
+    pyhv bench compile      compiler and build speed, image size (docs/bench.md)
 
 Every failure is reported as one clear message and a non-zero exit status, never a traceback (an internal
 error of ours is the exception: it says so and shows the traceback, because it is a bug to report).
@@ -95,6 +96,13 @@ def cmd_guest_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_compile(args: argparse.Namespace) -> int:
+    from pyhv.host.bench import bench_main
+
+    _target_dir(args.target)
+    return bench_main(args.target, args.repeat)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pyhv", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -120,6 +128,12 @@ def _parser() -> argparse.ArgumentParser:
     guest_sub = guest.add_subparsers(dest="guest_command", required=True)
     guest_build = guest_sub.add_parser("build", help="build the default Linux guest under build/guest/")
     guest_build.set_defaults(func=cmd_guest_build)
+    bench = sub.add_parser("bench", help="benchmarks (results go to docs/bench.md with their command)")
+    bench_sub = bench.add_subparsers(dest="bench_command", required=True)
+    bench_compile = bench_sub.add_parser("compile", help="dialect compiler and build speed, image size")
+    bench_compile.add_argument("target", nargs="?", default="targets/qemu-virt")
+    bench_compile.add_argument("--repeat", type=int, default=5)
+    bench_compile.set_defaults(func=cmd_bench_compile)
     return parser
 
 
