@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,8 +49,10 @@ def check_modules(root: Path, entries: list[str]) -> Program:
 
 
 def compile_modules(root: Path, entries: list[str], out_dir: Path, *, max_cpus: int,
-                    host: bool = False) -> CompileResult:
-    """Parse, check and emit every dialect module reachable from `entries` into out_dir."""
+                    host: bool = False, validate_c: bool = False) -> CompileResult:
+    """Parse, check and emit every dialect module reachable from `entries` into out_dir. The emitted
+    assembly is always checked with keystone (a bad sysreg name is a DialectError at its call site);
+    validate_c also re-parses every generated .c with pycparser (validate.py)."""
     prog = check_modules(root, entries)
     out_dir.mkdir(parents=True, exist_ok=True)
     res = CompileResult(program=prog, call_graph=prog.call_graph(), indirect_calls=prog.indirect_graph())
@@ -76,6 +79,11 @@ def compile_modules(root: Path, entries: list[str], out_dir: Path, *, max_cpus: 
     write("pyhv_percpu.h", percpu_h(prog, max_cpus, host))
     write("pyhv_percpu.c", percpu_c(host))
     write("asm_offsets.h", asm_offsets_h(prog))
+    from compiler.validate import check_asm, validate
+    if validate_c:
+        validate(res, out_dir)
+    else:
+        check_asm(res.asm_templates)
     return res
 
 
@@ -83,25 +91,25 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m compiler", description="pyhv dialect -> C compiler")
     sub = ap.add_subparsers(dest="cmd", required=True)
     for name in ("check", "emit"):
-        p = sub.add_parser(name)
+        p = sub.add_parser(name, help="type-check (and keystone-check intrinsics)" if name == "check"
+                           else "write C into --out, re-parse it with pycparser")
         p.add_argument("entries", nargs="+", help="entry modules, e.g. pyhv.core.main")
         p.add_argument("--root", type=Path, default=Path.cwd())
         if name == "emit":
             p.add_argument("--out", type=Path, required=True)
             p.add_argument("--max-cpus", type=int, default=4)
             p.add_argument("--host", action="store_true")
-        p.add_argument("--no-validate", action="store_true", help="skip pycparser/keystone validation")
+            p.add_argument("--no-validate", action="store_true",
+                           help="skip the pycparser re-parse of the generated C (keystone checks always run)")
     args = ap.parse_args(argv)
     try:
         if args.cmd == "check":
-            check_modules(args.root.resolve(), args.entries)
+            with tempfile.TemporaryDirectory(prefix="pyhv-check-") as tmp:
+                compile_modules(args.root.resolve(), args.entries, Path(tmp), max_cpus=1)
             print(f"ok: {', '.join(args.entries)}")
         else:
             res = compile_modules(args.root.resolve(), args.entries, args.out, max_cpus=args.max_cpus,
-                                  host=args.host)
-            if not args.no_validate:
-                from compiler.validate import validate
-                validate(res, args.out)
+                                  host=args.host, validate_c=not args.no_validate)
             print(f"ok: {len(res.c_files)} C files in {args.out}")
         return 0
     except DialectError as e:

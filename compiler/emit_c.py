@@ -49,7 +49,8 @@ class ModuleEmitter(ExprEmitter):
         ps = ", ".join(c_decl(t, cid(n)) for n, t in f.params) or "void"
         ret = f.ftype.ret
         noreturn = " PYHV_NORETURN" if isinstance(ret, VoidT) and ret.noreturn else ""
-        return f"{'static ' if f.static else ''}{c_type(ret)} {f.cname}({ps}){noreturn}"
+        # a private function may be used only by CPython-side tests: no -Wunused-function
+        return f"{'static PYHV_UNUSED ' if f.static else ''}{c_type(ret)} {f.cname}({ps}){noreturn}"
 
     def struct_def(self, s: StructT) -> list[str]:
         out = [f"/* {s.pos.file}:{s.pos.line} */", f"struct {s.name} {{"]
@@ -132,19 +133,21 @@ class ModuleEmitter(ExprEmitter):
                 body.append(f"#define {c.cname} {self.const_value(c)}{self.mark(c.node.pos)}")
         for si in mod.storages:
             if si.type.kind != "PerCpu":
-                body.append(f"{'static ' if si.static else ''}{self.storage_decl(si)};{self.mark(si.pos)}")
+                body.append(f"{'static ' if si.static else ''}{self.storage_decl(si)}"
+                            f"{' PYHV_UNUSED' if si.static else ''};{self.mark(si.pos)}")
         for f in mod.funcs:
             if f.static:
                 body.append(self.prototype(f) + ";")
         for c in mod.consts:
             if isinstance(c.type, OpsT):
                 assert isinstance(c.value, A.Call)
-                body.append(f"{'static ' if c.static else ''}const struct {c.type.name} {c.cname} = "
+                body.append(f"{'static ' if c.static else ''}const struct {c.type.name} {c.cname}"
+                            f"{' PYHV_UNUSED' if c.static else ''} = "
                             f"{self.ops_init(c.value)};{self.mark(c.node.pos)}")
             elif isinstance(c.type, ArrayT):
                 assert isinstance(c.value, A.TupleExpr) and isinstance(c.type.elem, OpsT)
                 body.append(f"{'static ' if c.static else ''}const struct {c.type.elem.name} {c.cname}"
-                            f"[{c.type.n}] = {{{self.mark(c.node.pos)}")
+                            f"[{c.type.n}]{' PYHV_UNUSED' if c.static else ''} = {{{self.mark(c.node.pos)}")
                 for el in c.value.elts:
                     assert isinstance(el, A.Call)
                     body.append(f"    {self.ops_init(el)},{self.mark(el.pos)}")

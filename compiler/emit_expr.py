@@ -3,8 +3,6 @@ helpers from pyhv_rt.h where plain C could overflow/UB, struct references as poi
 indexing, intrinsic calls to the generated pyhv_intrinsics.h helpers."""
 from __future__ import annotations
 
-import json
-
 from compiler import ast as A
 from compiler import intrinsics_c as I
 from compiler.sema import ConstInfo, FuncInfo, ModInfo, Program, StorageInfo
@@ -181,6 +179,8 @@ class ExprEmitter:
         if e in self.prog.folded and isinstance(t, IntT) and not isinstance(e, A.Name) \
                 and not isinstance(e, A.Attribute):
             return int_literal(self.prog.folded[e], t)
+        if e in self.prog.folded and isinstance(t, LitIntT) and not isinstance(e, (A.Name, A.Attribute)):
+            return plain_literal(self.prog.folded[e])  # operand of a wrapping conversion: u32(-1)
         if isinstance(e, A.IntLit):
             return plain_literal(e.value)
         if isinstance(e, A.BoolLit):
@@ -210,6 +210,11 @@ class ExprEmitter:
             if e.op == "+":
                 return a
             if e.op == "~":
+                if not t.signed and t.bits < 32:
+                    # Complement in 32-bit unsigned arithmetic and narrow, inside a helper: `~` on a promoted
+                    # u8/u16 is an int with the high bits set, and gcc -Wsign-compare flags comparing it even
+                    # through a cast.
+                    return f"pyhv_inv_{t.name}({a})"
                 return f"(({t.name})~{a})"
             if t.signed or t.bits < 32:
                 return f"pyhv_neg_{t.name}({a})"
@@ -342,4 +347,4 @@ class ExprEmitter:
         return f"{helper}({', '.join(vals)})"
 
 
-__all__ = ["ExprEmitter", "c_type", "c_decl", "c_field", "cid", "c_string", "int_literal", "plain_literal", "json"]
+__all__ = ["ExprEmitter", "c_type", "c_decl", "c_field", "cid", "c_string", "int_literal", "plain_literal"]

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from lark import Lark, Token, Transformer, Tree, v_args
-from lark.exceptions import UnexpectedCharacters, VisitError, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.exceptions import LexError, UnexpectedCharacters, VisitError, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 from lark.indenter import DedentError, PythonIndenter
 from lark.tree import Meta
 
@@ -64,8 +64,21 @@ class DialectIndenter(PythonIndenter):
 
 _GRAMMAR = Path(__file__).with_name("grammar.lark")
 _INDENTER = DialectIndenter()
-_PARSER = Lark(_GRAMMAR.read_text(), parser="lalr", lexer="basic", strict=True, propagate_positions=True,
-               postlex=_INDENTER, maybe_placeholders=True, start="start")
+
+
+def _build_parser(strict: bool) -> Lark:
+    return Lark(_GRAMMAR.read_text(), parser="lalr", lexer="basic", strict=strict, propagate_positions=True,
+                postlex=_INDENTER, maybe_placeholders=True, start="start")
+
+
+try:
+    _PARSER = _build_parser(strict=True)
+    STRICT = True
+except LexError as _e:  # strict mode needs the `interegular` package (lark[interegular])
+    if "interegular" not in str(_e):
+        raise
+    _PARSER = _build_parser(strict=False)  # same grammar; tests/compiler/test_parse.py insists on strict
+    STRICT = False
 
 
 def parse_module(text: str, file: str, module_name: str) -> A.Module:

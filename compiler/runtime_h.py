@@ -49,6 +49,7 @@ def _helpers(t: IntT) -> list[str]:
     for op, sym in (("add", "+"), ("sub", "-"), ("mul", "*")):
         out.append(f"static inline {n} pyhv_{op}_{n}({n} a, {n} b) {{ return ({n})(({w})a {sym} ({w})b); }}")
     out.append(f"static inline {n} pyhv_neg_{n}({n} a) {{ return ({n})(({w})0 - ({w})a); }}")
+    out.append(f"static inline {n} pyhv_inv_{n}({n} a) {{ return ({n})~({w})a; }}")
     out.append(f"static inline {n} pyhv_shl_{n}({n} a, uint64_t c) {{ return c >= {b} ? ({n})0 : "
                f"({n})(({w})({u})a << c); }}")
     if t.signed:

@@ -13,15 +13,7 @@ from compiler.sema_types import (
     PreludeT, StorageT, StructT, Type, TypeRef, layout_struct,
 )
 
-# Names the prelude (pyhv.lang) exports that the compiler understands; anything else is an error on use.
-PRELUDE_NAMES = set(INT_TYPES) | {
-    "Struct", "Ops", "Array", "Atomic", "SpinLock", "Static", "PerCpu", "OpsSlot", "asm_function",
-    "RELAXED", "ACQUIRE", "RELEASE", "ACQ_REL", "SEQ_CST",
-    "sdiv", "srem", "struct_copy", "struct_zero", "struct_at", "addr_of", "sizeof", "array_len", "str_byte",
-    "kprint", "panic",
-}
 TYPING_NAMES = {"Final", "Annotated", "Callable", "NoReturn"}
-BUILTINS = {"range", "len", "bool"}
 
 
 @dataclass(eq=False)
@@ -295,8 +287,6 @@ class Declarer:
                 return FuncT(ps, self.resolve_type(mod, e.indices[1]))
             if head == PreludeT("Array"):
                 raise DialectError(e.pos, "an array type needs a length: Annotated[Array[T], N]")
-        if isinstance(e, A.Name) or isinstance(e, A.Subscript):
-            pass
         raise DialectError(e.pos, "not a dialect type")
 
     def _attr_symbol(self, mod: ModInfo, e: A.Attribute) -> Symbol | None:

@@ -30,9 +30,11 @@ class CallChecker(ExprChecker):
                     raise self.err(e.pos, f"{t}(v) takes one argument")
                 at = self.expr(e.args[0], t)
                 if isinstance(at, LitIntT):
-                    self.adapt(e.args[0], at, t) if t.min <= at.value <= t.max else None
-                    if not t.min <= at.value <= t.max:
-                        raise self.err(e.args[0].pos, f"integer literal {at.value} does not fit {t}")
+                    if t.min <= at.value <= t.max:
+                        self.adapt(e.args[0], at, t)
+                    elif not -(1 << 63) <= at.value < (1 << 64):
+                        raise self.err(e.args[0].pos, f"integer literal {at.value} does not fit 64 bits")
+                    # else: wraps exactly like the C cast (u32(-1) == 0xFFFF_FFFF), as under CPython
                 elif not isinstance(at, (IntT, BoolT)):
                     raise self.err(e.args[0].pos, f"{t}() converts integers and bools, not {at}")
                 return t
@@ -88,9 +90,7 @@ class CallChecker(ExprChecker):
 
     def call_prelude(self, e: A.Call, name: str) -> Type:
         if name == "bool":
-            self.nargs(e, 1, name)
-            self.want_int(e.args[0])
-            return BOOL
+            raise self.err(e.pos, "truth tests of integers are not dialect: write x != 0, not bool(x)")
         if name in ("len", "array_len"):
             self.nargs(e, 1, name)
             t = self.expr(e.args[0])

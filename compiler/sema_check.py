@@ -234,6 +234,9 @@ class Checker(CallChecker):
         if not (isinstance(it, A.Call) and isinstance(it.func, A.Name) and it.func.id == "range"
                 and 1 <= len(it.args) <= 2 and not it.kwargs):
             raise self.err(it.pos, "for loops iterate only over range(n) or range(a, b)")
+        if self.prog.lookup(self.mod, "range") != PreludeT("range"):
+            raise self.err(it.func.pos, "import range from pyhv.lang: Python's builtin range yields plain ints, "
+                                        "so the loop variable would not wrap like the C")
         ts = [self.expr(a) for a in it.args]
         known = [t for t in ts if not isinstance(t, LitIntT)]
         if not known:
@@ -333,7 +336,14 @@ __all__ = ["Checker", "check_program"]
 
 def _unique_public_names(prog: Program) -> None:
     seen: dict[str, A.Pos] = {}
+    types: dict[str, A.Pos] = {}
     for m in prog.modules:
+        classes: list[StructT | OpsT] = [*m.structs, *m.ops]
+        for t in classes:
+            if t.name in types:
+                raise DialectError(t.pos, f"class name '{t.name}' is also defined at {types[t.name]} "
+                                          "(struct and ops class names are C type names: unique across the image)")
+            types[t.name] = t.pos
         items: list[tuple[str, A.Pos]] = [(f.cname, f.node.pos) for f in m.funcs if not f.static]
         for cname, pos in items:
             if cname in seen:

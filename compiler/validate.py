@@ -70,15 +70,27 @@ def check_c_file(c_file: Path, gen_dir: Path) -> object:
     return ast
 
 
+_ENGINE: list[object] = []
+_RESULTS: dict[str, str | None] = {}
+
+
 def assemble(line: str) -> str | None:
-    """None if keystone assembles the line, else its error text."""
+    """None if keystone assembles the line, else its error text (results cached; the engine is rebuilt
+    after a failure, since a failed call can leave keystone in a bad state)."""
     from keystone import KS_ARCH_ARM64, KS_MODE_LITTLE_ENDIAN, Ks, KsError  # type: ignore[import-untyped]
-    ks = Ks(KS_ARCH_ARM64, KS_MODE_LITTLE_ENDIAN)
+    if line in _RESULTS:
+        return _RESULTS[line]
+    if not _ENGINE:
+        _ENGINE.append(Ks(KS_ARCH_ARM64, KS_MODE_LITTLE_ENDIAN))
+    ks = _ENGINE[0]
+    result: str | None = None
     try:
-        ks.asm(line)
+        ks.asm(line)  # type: ignore[attr-defined]
     except KsError as e:
-        return str(e)
-    return None
+        result = str(e)
+        _ENGINE.clear()
+    _RESULTS[line] = result
+    return result
 
 
 def check_asm(templates: list[AsmTemplate]) -> None:

@@ -34,7 +34,7 @@ if [ "$need_apt" = 1 ]; then
 fi
 
 # The editable install must point at THIS checkout (CI clones into a fresh folder).
-installed=$(cd / && python3 -c "import lark, mypy, pycparser, keystone, pytest, hypothesis, pyhv, os; print(os.path.dirname(os.path.dirname(pyhv.__file__)))" 2>/dev/null || true)
+installed=$(cd / && python3 -c "import lark, interegular, mypy, pycparser, keystone, pytest, hypothesis, pyhv, os; print(os.path.dirname(os.path.dirname(pyhv.__file__)))" 2>/dev/null || true)
 if [ "$installed" != "$here" ]; then
   echo "pyhv setup: installing Python packages (pyhv editable from $here)..."
   python3 -m pip install -q --disable-pip-version-check -e "$here[test]"

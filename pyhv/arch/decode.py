@@ -13,7 +13,7 @@
 
 from typing import Annotated, Final
 
-from pyhv.lang import Array, Struct, sysreg_write, u8, u32, u64
+from pyhv.lang import range, Array, Struct, sysreg_write, u8, u32, u64
 
 from pyhv.arch.decode_insn import LDST_POST, LDST_PRE, LDST_REG, LdStInsn, decode_ldst, ldst_index_value
 from pyhv.arch.esr import EC_DABT_LOW, Esr, esr_decode

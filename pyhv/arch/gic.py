@@ -4,7 +4,7 @@
 
 from typing import Callable, Final
 
-from pyhv.lang import Ops, OpsSlot, u8, u32
+from pyhv.lang import Ops, OpsSlot, u8, u32, u64
 
 GIC_SPURIOUS: Final = u32(1023)         # INTID returned by an acknowledge when nothing is pending
 GIC_FIRST_SPECIAL: Final = u32(1020)    # INTIDs 1020-1023 are special: never acknowledge-and-EOI them
@@ -22,6 +22,8 @@ class GicOps(Ops):
     eoi: Callable[[u32], None]              # end of interrupt (priority drop + deactivate)
     nr_irqs: Callable[[], u32]              # INTIDs the distributor implements (GICD_TYPER.ITLinesNumber)
     version: Callable[[], u32]              # 2 or 3
+    enable_sgi: Callable[[u32, u8], None]   # (intid 0-15, priority) on the calling CPU
+    send_sgi: Callable[[u64, u32], None]    # (target CPU's MPIDR affinity, intid 0-15)
 
 
 _gic: Final = OpsSlot(GicOps)
@@ -49,6 +51,15 @@ def gic_ack() -> u32:
 
 def gic_eoi(intid: u32) -> None:
     _gic.get().eoi(intid)
+
+
+def gic_enable_sgi(intid: u32, prio: u8) -> None:
+    _gic.get().enable_sgi(intid, prio)
+
+
+def gic_send_sgi(mpidr: u64, intid: u32) -> None:
+    # Raise SGI `intid` on the CPU of this node whose MPIDR affinity is `mpidr` (wake-ups between CPUs).
+    _gic.get().send_sgi(mpidr, intid)
 
 
 def gic_nr_irqs() -> u32:

@@ -16,6 +16,7 @@
 from typing import Final
 
 from pyhv.lang import (
+    range,
     SpinLock, Static, Struct, dsb, isb, mem_read64, mem_write64, panic, sysreg_read, sysreg_write, tlbi,
     tlbi_addr, u32, u64,
 )

@@ -1,11 +1,13 @@
 # EL2 exception handlers called by the vectors in runtime/asm (docs/runtime.md): synchronous exceptions,
-# IRQs, and everything else (FIQ, SError, vectors we never expect). The syndrome is decoded once
-# (pyhv/arch/esr.py); only BRK is survivable today (the trap self-test), anything else is reported and
+# IRQs, and everything else (FIQ, SError, vectors we never expect). Once a VM runs (trap_set_guest_ops,
+# pyhv/core/vm.py), exceptions taken from the guest and every IRQ go to the vCPU code (pyhv/core/vcpu.py)
+# through the GuestTrapOps slot, so arch never imports core. Otherwise the syndrome is decoded once
+# (pyhv/arch/esr.py); only BRK is survivable at EL2 (the trap self-test), anything else is reported and
 # panics. IRQs are acknowledged at the GIC, dispatched, and ended.
 
-from typing import Final
+from typing import Callable, Final
 
-from pyhv.lang import PerCpu, Struct, kprint, panic, u32, u64
+from pyhv.lang import range, Ops, OpsSlot, PerCpu, Static, Struct, kprint, panic, u32, u64
 
 from pyhv.arch.esr import EC_BRK64, Esr, esr_decode, esr_ec_name
 from pyhv.arch.frame import TrapFrame
@@ -23,7 +25,28 @@ class TrapCpu(Struct):
     unhandled_irqs: u64     # INTIDs nobody handles
 
 
+class GuestTrapOps(Ops):
+    sync: Callable[[TrapFrame], None]   # a synchronous exception taken from the guest (EL1/EL0)
+    irq: Callable[[TrapFrame], None]    # any IRQ while a VM is active (from the guest or from irq_wait)
+
+
+class GuestTraps(Struct):
+    installed: bool
+
+
 _trap_cpu: Final = PerCpu(TrapCpu)
+_guest_traps: Final = Static(GuestTraps)
+_guest_ops: Final = OpsSlot(GuestTrapOps)
+
+
+def trap_set_guest_ops(ops: GuestTrapOps) -> None:
+    # pyhv/core/vm.py, once the VM is set up: guest exceptions go to the vCPU code from now on.
+    _guest_ops.set(ops)
+    _guest_traps.get().installed = True
+
+
+def _from_lower_el(f: TrapFrame) -> bool:
+    return (f.spsr & 0xC) != 0x8           # SPSR_EL2.M[3:2] = exception level taken from
 
 
 def trap_brk_count() -> u64:
@@ -67,6 +90,9 @@ def _print_frame(f: TrapFrame, e: Esr) -> None:
 
 
 def arch_trap_sync(f: TrapFrame) -> None:
+    if _guest_traps.get().installed and _from_lower_el(f):
+        _guest_ops.get().sync(f)
+        return
     e = Esr()
     esr_decode(f.esr, e)
     _print_trap_line(f)
@@ -79,6 +105,9 @@ def arch_trap_sync(f: TrapFrame) -> None:
 
 
 def arch_trap_irq(f: TrapFrame) -> None:
+    if _guest_traps.get().installed:
+        _guest_ops.get().irq(f)
+        return
     intid = gic_ack()
     if intid >= GIC_FIRST_SPECIAL:
         _trap_cpu.get().spurious_irqs += 1

@@ -20,7 +20,7 @@
 
 from typing import Final
 
-from pyhv.lang import Array, Static, Struct, mem_read8, panic, str_byte, u8, u32, u64
+from pyhv.lang import range, Array, Static, Struct, mem_read8, panic, str_byte, u8, u32, u64
 
 FDT_MAGIC: Final = u32(0xD00DFEED)
 FDT_VERSION: Final = u32(17)            # the format version we read (last_comp_version <= 17 <= version)

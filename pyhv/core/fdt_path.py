@@ -4,7 +4,7 @@
 
 from typing import Final
 
-from pyhv.lang import mem_read8, str_byte, u8, u32, u64
+from pyhv.lang import range, mem_read8, str_byte, u8, u32, u64
 
 from pyhv.core.fdt import (
     FDT_NONE, FDT_NOP, FDT_PROP, fdt_addr, fdt_byte, fdt_find_prop, fdt_first_child, fdt_next, fdt_node_name_off,

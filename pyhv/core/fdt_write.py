@@ -19,7 +19,7 @@
 
 from typing import Final
 
-from pyhv.lang import Struct, mem_read8, mem_write8, str_byte, u8, u32, u64
+from pyhv.lang import range, Struct, mem_read8, mem_write8, str_byte, u8, u32, u64
 
 FDT_W_OK: Final = u32(0)
 FDT_W_ERR_NOSPACE: Final = u32(1)       # the buffer is too small

@@ -17,7 +17,7 @@
 
 from typing import Final
 
-from pyhv.lang import u8, u32, u64
+from pyhv.lang import range, u8, u32, u64
 
 from pyhv.core.fdt_write import (
     FdtWriter, fdt_w_begin_node, fdt_w_begin_node_at, fdt_w_end_node, fdt_w_finish, fdt_w_init,

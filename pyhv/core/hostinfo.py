@@ -5,7 +5,7 @@
 
 from typing import Annotated, Final
 
-from pyhv.lang import Array, Static, Struct, struct_copy, u32, u64
+from pyhv.lang import range, Array, Static, Struct, struct_copy, u32, u64
 
 from pyhv.core.fdt import (
     FDT_NONE, fdt_find_prop, fdt_first_child, fdt_next_sibling, fdt_prop_len, fdt_prop_str_eq,

@@ -15,7 +15,7 @@
 
 from typing import Final
 
-from pyhv.lang import Struct, kprint, mem_read8, u32, u64
+from pyhv.lang import range, Struct, kprint, mem_read8, u32, u64
 
 from pyhv.core.vmconfig import VmConfig, vmconfig_ipa_in_ram
 

@@ -13,6 +13,7 @@
 from typing import Final
 
 from pyhv.lang import (
+    range,
     ACQ_REL, ACQUIRE, Atomic, Static, Struct, asm_function, cpu_relax, irq_wait, kprint, panic, sev,
     sysreg_read, u32, u64, wfe,
 )
@@ -34,6 +35,8 @@ from pyhv.core.power import power_off
 from pyhv.core.printk import (
     NULL_CONSOLE_OPS, printk_begin, printk_cstr_at, printk_end, printk_set_console, printk_str,
 )
+from pyhv.core.vm import VM_OK, vm_find_payload, vm_prepare, vm_secondary_main, vm_start
+from pyhv.core.vmstate import vm_is_active
 
 PYHV_VERSION: Final = "0.1.0"
 TIMER_TEST_DELAY_DIV: Final = u64(1000)     # arm the test timer 1/1000 s (1 ms) ahead
@@ -71,6 +74,9 @@ def hv_secondary_main(cpu: u64) -> None:
     # Entered on each secondary CPU (index `cpu`) from pyhv_secondary_entry / pyhv_spin_entry.
     arch_cpu_init()
     gic_init_cpu()
+    if vm_is_active():
+        vm_secondary_main(cpu)         # a guest payload was found: this CPU runs vCPU `cpu`
+        return
     _take_timer_irq(cpu)
     while True:
         wfe()
@@ -148,6 +154,16 @@ def hv_main(dtb: u64) -> None:
     kprint("counter: %u Hz\n", timer_freq_hz())
     kprint("console: pl011 at 0x%x\n", console)
     devices_probe_power()
+    if vm_find_payload():
+        # A guest payload instead of the self-test (docs/vm-model.md): set the VM up, start the other
+        # CPUs (they wait for the guest's CPU_ON), become vCPU 0.
+        if vm_prepare(console) == VM_OK:
+            _start_secondaries(info)
+            vm_start()
+            return
+        kprint("pyhv: the guest could not be started, powering off\n")
+        power_off()
+        return
     _start_secondaries(info)
     _take_timer_irq(u64(0))
     mask = _frame_check()

@@ -14,7 +14,7 @@
 
 from typing import Annotated, Callable, Final
 
-from pyhv.lang import Array, Ops, OpsSlot, Static, Struct, kprint, u8, u32, u64
+from pyhv.lang import range, Array, Ops, OpsSlot, Static, Struct, kprint, u8, u32, u64
 
 from pyhv.arch.frame import TrapFrame
 from pyhv.core.ratelimit import RateLimit, ratelimit_allow

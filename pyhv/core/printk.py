@@ -12,6 +12,7 @@
 from typing import Callable, Final
 
 from pyhv.lang import (
+    range,
     ACQUIRE, RELEASE, Atomic, Ops, OpsSlot, Static, Struct, i64, mem_read8, sev, str_byte, u8, u32,
     u64, sysreg_read, wait_event,
 )

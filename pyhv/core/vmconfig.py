@@ -16,7 +16,7 @@
 
 from typing import Annotated, Final
 
-from pyhv.lang import Array, Struct, kprint, mem_read8, str_byte, u8, u32, u64
+from pyhv.lang import range, Array, Struct, kprint, mem_read8, str_byte, u8, u32, u64
 
 VM_MAX_VCPUS: Final = u32(64)
 VM_MAX_MEM_REGIONS: Final = u32(16)

@@ -18,7 +18,7 @@
 
 from typing import Annotated, Callable, Final
 
-from pyhv.lang import Array, Ops, OpsSlot, SpinLock, Static, Struct, i32, i64, u32, u64
+from pyhv.lang import range, Array, Ops, OpsSlot, SpinLock, Static, Struct, i32, i64, u32, u64
 
 from pyhv.core.vmconfig import VM_MAX_VCPUS, VmConfig, vmconfig_find_mpidr, vmconfig_ipa_in_ram
 

@@ -5,7 +5,7 @@
 
 from typing import Final
 
-from pyhv.lang import Static, Struct, dsb, mmio_read32, mmio_write8, mmio_write32, panic, u8, u32, u64
+from pyhv.lang import range, Static, Struct, dsb, mmio_read32, mmio_write8, mmio_write32, panic, u8, u32, u64
 
 from pyhv.arch.gic import GIC_PMR_ALLOW_ALL, GIC_PRIO_DEFAULT, GicOps, gic_typer_nr_irqs
 from pyhv.core.fdt_reg import FdtReg, fdt_reg
@@ -17,6 +17,7 @@ GICD_ICENABLER: Final = u64(0x180)      # clear-enable, 1 bit per INTID
 GICD_ICPENDR: Final = u64(0x280)        # clear-pending, 1 bit per INTID
 GICD_IPRIORITYR: Final = u64(0x400)     # priority, 1 byte per INTID (byte-accessible)
 GICD_ITARGETSR: Final = u64(0x800)      # CPU targets, 1 byte per INTID (SPIs only writable)
+GICD_SGIR: Final = u64(0xF00)           # software-generated interrupt: CPUTargetList [23:16], INTID [3:0]
 
 GICC_CTLR: Final = u64(0x000)           # CPU interface control: group enables
 GICC_PMR: Final = u64(0x004)            # priority mask
@@ -86,6 +87,21 @@ def gicv2_enable_ppi(intid: u32, prio: u8) -> None:
     mmio_write32(st.gicd + GICD_ISENABLER, u32(1) << intid)
 
 
+def gicv2_enable_sgi(intid: u32, prio: u8) -> None:
+    if intid > 15:
+        panic("gicv2: enable_sgi with an INTID outside 0-15")
+    st = _gicv2.get()
+    mmio_write8(st.gicd + GICD_IPRIORITYR + u64(intid), prio)
+    mmio_write32(st.gicd + GICD_ISENABLER, u32(1) << intid)
+
+
+def gicv2_send_sgi(mpidr: u64, intid: u32) -> None:
+    # CPU interface number = Aff0 on the boards pyhv supports (QEMU virt, BCM2711's GIC-400).
+    st = _gicv2.get()
+    dsb("ishst")
+    mmio_write32(st.gicd + GICD_SGIR, (u32(1) << (u32(mpidr & 0x7) + 16)) | (intid & 0xF))
+
+
 def gicv2_ack() -> u32:
     return mmio_read32(_gicv2.get().gicc + GICC_IAR) & GICC_IAR_INTID
 
@@ -105,4 +121,5 @@ def gicv2_version() -> u32:
 GICV2_OPS: Final = GicOps(
     probe=gicv2_probe, init_dist=gicv2_init_dist, init_cpu=gicv2_init_cpu, enable_ppi=gicv2_enable_ppi,
     ack=gicv2_ack, eoi=gicv2_eoi, nr_irqs=gicv2_nr_irqs, version=gicv2_version,
+    enable_sgi=gicv2_enable_sgi, send_sgi=gicv2_send_sgi,
 )

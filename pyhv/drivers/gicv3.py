@@ -9,7 +9,8 @@
 from typing import Final
 
 from pyhv.lang import (
-    PerCpu, Static, Struct, cpu_relax, isb, mmio_read32, mmio_read64, mmio_write8, mmio_write32, panic,
+    range,
+    PerCpu, Static, Struct, cpu_relax, dsb, isb, mmio_read32, mmio_read64, mmio_write8, mmio_write32, panic,
     sysreg_read, sysreg_write, u8, u32, u64,
 )
 
@@ -152,6 +153,24 @@ def gicv3_enable_ppi(intid: u32, prio: u8) -> None:
     mmio_write32(sgi + GICR_ISENABLER0, u32(1) << intid)
 
 
+def gicv3_enable_sgi(intid: u32, prio: u8) -> None:
+    if intid > 15:
+        panic("gicv3: enable_sgi with an INTID outside 0-15")
+    sgi = _gicv3_cpu.get().rd + GICR_SGI_BASE
+    mmio_write8(sgi + GICR_IPRIORITYR + u64(intid), prio)
+    mmio_write32(sgi + GICR_ISENABLER0, u32(1) << intid)
+
+
+def gicv3_send_sgi(mpidr: u64, intid: u32) -> None:
+    # ICC_SGI1R_EL1 (IHI 0069H 12.2.x): Aff3 [55:48], Aff2 [39:32], INTID [27:24], Aff1 [23:16],
+    # TargetList [15:0] (bit n = Aff0 n; Aff0 < 16 here, so RS = 0).
+    v = (((mpidr >> 32) & 0xFF) << 48) | (((mpidr >> 16) & 0xFF) << 32) | (u64(intid & 0xF) << 24) \
+        | (((mpidr >> 8) & 0xFF) << 16) | (u64(1) << (mpidr & 0xF))
+    dsb("ishst")
+    sysreg_write("icc_sgi1r_el1", v)
+    isb()
+
+
 def gicv3_ack() -> u32:
     return u32(sysreg_read("icc_iar1_el1") & ICC_IAR_INTID)
 
@@ -171,4 +190,5 @@ def gicv3_version() -> u32:
 GICV3_OPS: Final = GicOps(
     probe=gicv3_probe, init_dist=gicv3_init_dist, init_cpu=gicv3_init_cpu, enable_ppi=gicv3_enable_ppi,
     ack=gicv3_ack, eoi=gicv3_eoi, nr_irqs=gicv3_nr_irqs, version=gicv3_version,
+    enable_sgi=gicv3_enable_sgi, send_sgi=gicv3_send_sgi,
 )

@@ -19,7 +19,7 @@
 
 from typing import Annotated, Callable, Final
 
-from pyhv.lang import Array, Ops, OpsSlot, SpinLock, Static, Struct, kprint, u8, u16, u32, u64
+from pyhv.lang import range, Array, Ops, OpsSlot, SpinLock, Static, Struct, kprint, u8, u16, u32, u64
 
 VGIC_MAX_VCPUS: Final = u32(64)     # vcpus[] length below (GICv3; a GICv2 VM has at most 8)
 VGIC_MAX_SPIS: Final = u32(256)     # spis[] length below: INTIDs 32 .. 287

@@ -20,7 +20,7 @@
 
 from typing import Callable, Final
 
-from pyhv.lang import Ops, OpsSlot, Struct, struct_zero, u8, u32, u64
+from pyhv.lang import range, Ops, OpsSlot, Struct, struct_zero, u8, u32, u64
 
 from pyhv.vdev.vgic import (
     VGIC_MAX_LRS, VGIC_NO_VCPU, VGIC_NOT_IN_LR, VIrq, vgic_deliverable, vgic_irq, vgic_kick,

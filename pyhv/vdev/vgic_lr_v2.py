@@ -7,7 +7,7 @@
 
 from typing import Final
 
-from pyhv.lang import Static, Struct, mmio_read32, mmio_write32, panic, u8, u32, u64
+from pyhv.lang import range, Static, Struct, mmio_read32, mmio_write32, panic, u8, u32, u64
 
 from pyhv.vdev.vgic_lr import LrOps, LrState
 

@@ -8,7 +8,7 @@
 
 from typing import Final
 
-from pyhv.lang import isb, panic, sysreg_read, sysreg_write, u8, u32, u64
+from pyhv.lang import range, isb, panic, sysreg_read, sysreg_write, u8, u32, u64
 
 from pyhv.vdev.vgic_lr import LrOps, LrState
 

@@ -11,7 +11,7 @@
 
 from typing import Final
 
-from pyhv.lang import u8, u32, u64
+from pyhv.lang import range, u8, u32, u64
 
 from pyhv.vdev.vgic import (
     VGIC_GRP0_ENABLE, VGIC_GRP1_ENABLE, VGIC_NO_VCPU, VGIC_NOT_IN_LR, VGIC_NR_SGIS, VIrq, vgic_irq,

@@ -10,7 +10,7 @@
 
 from typing import Final
 
-from pyhv.lang import u8, u32, u64
+from pyhv.lang import range, u8, u32, u64
 
 from pyhv.core.mmio import MMIO_W8, MMIO_W32, MmioDevice, RegRow
 from pyhv.vdev.vgic import (

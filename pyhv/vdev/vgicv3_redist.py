@@ -17,7 +17,7 @@
 from collections.abc import Callable
 from typing import Annotated, Final
 
-from pyhv.lang import Array, Ops, Static, Struct, kprint, u32, u64
+from pyhv.lang import range, Array, Ops, Static, Struct, kprint, u32, u64
 
 from pyhv.core.mmio import MMIO_W32, MMIO_W64, MmioDevice, RegRow, mmio_raz_read, mmio_wi_write
 from pyhv.core.ratelimit import RateLimit, ratelimit_allow

@@ -15,7 +15,7 @@
 
 from typing import Final
 
-from pyhv.lang import u32, u64
+from pyhv.lang import range, u32, u64
 
 from pyhv.vdev.vgic import VGIC_NO_VCPU, vgic_send_sgi, vgic_state, vgic_vcpu_by_mpidr
 

@@ -65,3 +65,17 @@ def test_cli_exit_status_and_no_traceback() -> None:
     assert r.returncode == 1
     assert r.stderr.startswith("mixed_widths.py:6:14: error: mixed widths")
     assert "Traceback" not in r.stderr
+
+
+def test_internal_error_exits_3_with_banner(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Simulate a compiler bug in the checker stage: the CLI must say so and exit 3, not 1.
+    import compiler.api
+
+    def broken(root: Path, entries: list[str]) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(compiler.api, "check_modules", broken)
+    code, err = run_compiler(["check", "mixed_widths", "--root", str(ERRORS)])
+    assert code == 3
+    assert err.startswith("internal compiler error")
+    assert "RuntimeError: boom" in err

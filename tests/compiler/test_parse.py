@@ -13,6 +13,13 @@ def parse(src: str) -> A.Module:
     return parse_module(src, "t.py", "t")
 
 
+def test_grammar_builds_in_strict_mode() -> None:
+    # strict=True turns any LALR conflict or terminal collision into an error; needs `interegular`.
+    from compiler.parse import STRICT, _build_parser
+    assert STRICT
+    _build_parser(strict=True)
+
+
 def test_module_docstring_imports_and_constants() -> None:
     m = parse('"""doc"""\nfrom a.b import x, y as z\nimport a.c as c\nN: Final = u32(5)\n')
     assert m.docstring == "doc"

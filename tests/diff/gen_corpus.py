@@ -43,7 +43,6 @@ def int_module(t: str, bits: int, signed: bool) -> str:
     body.append("return r")
     fns.append(_fn(f"cmp_{t}", ab, "u8", body))
     fns.append(_fn(f"lt_{t}", ab, "bool", ["return a < b"]))
-    fns.append(_fn(f"truth_{t}", f"a: {t}", "bool", ["return bool(a)"]))
     for ct in dict.fromkeys(COUNT_TYPES + (t,)):
         fns.append(_fn(f"shl_{t}_by_{ct}", f"x: {t}, c: {ct}", t, ["return x << c"]))
         fns.append(_fn(f"shr_{t}_by_{ct}", f"x: {t}, c: {ct}", t, ["return x >> c"]))

@@ -2,7 +2,7 @@
 different unsigned index types and literals, len(), bounds checks (out of range -> panic) and checksums."""
 from typing import Annotated
 
-from pyhv.lang import Array, Struct, u8, u16, u32, u64
+from pyhv.lang import range, Array, Struct, u8, u16, u32, u64
 
 
 class Slot(Struct):

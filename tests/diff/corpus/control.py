@@ -1,6 +1,6 @@
 """Differential corpus: loops (while, for-range, break, continue, early return), branches, bool logic with
 short-circuit evaluation, conditional expressions and assert. Every loop is bounded whatever the inputs."""
-from pyhv.lang import i16, i32, panic, u8, u16, u32, u64
+from pyhv.lang import range, i16, i32, panic, u8, u16, u32, u64
 
 
 def popcount_u64(x: u64) -> u64:

@@ -63,10 +63,6 @@ def lt_i16(a: i16, b: i16) -> bool:
     return a < b
 
 
-def truth_i16(a: i16) -> bool:
-    return bool(a)
-
-
 def shl_i16_by_u8(x: i16, c: u8) -> i16:
     return x << c
 

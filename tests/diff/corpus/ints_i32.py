@@ -63,10 +63,6 @@ def lt_i32(a: i32, b: i32) -> bool:
     return a < b
 
 
-def truth_i32(a: i32) -> bool:
-    return bool(a)
-
-
 def shl_i32_by_u8(x: i32, c: u8) -> i32:
     return x << c
 

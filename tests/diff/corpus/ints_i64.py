@@ -63,10 +63,6 @@ def lt_i64(a: i64, b: i64) -> bool:
     return a < b
 
 
-def truth_i64(a: i64) -> bool:
-    return bool(a)
-
-
 def shl_i64_by_u8(x: i64, c: u8) -> i64:
     return x << c
 

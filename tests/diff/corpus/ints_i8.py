@@ -63,10 +63,6 @@ def lt_i8(a: i8, b: i8) -> bool:
     return a < b
 
 
-def truth_i8(a: i8) -> bool:
-    return bool(a)
-
-
 def shl_i8_by_u8(x: i8, c: u8) -> i8:
     return x << c
 

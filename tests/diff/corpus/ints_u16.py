@@ -63,10 +63,6 @@ def lt_u16(a: u16, b: u16) -> bool:
     return a < b
 
 
-def truth_u16(a: u16) -> bool:
-    return bool(a)
-
-
 def shl_u16_by_u8(x: u16, c: u8) -> u16:
     return x << c
 

@@ -63,10 +63,6 @@ def lt_u32(a: u32, b: u32) -> bool:
     return a < b
 
 
-def truth_u32(a: u32) -> bool:
-    return bool(a)
-
-
 def shl_u32_by_u8(x: u32, c: u8) -> u32:
     return x << c
 

@@ -63,10 +63,6 @@ def lt_u64(a: u64, b: u64) -> bool:
     return a < b
 
 
-def truth_u64(a: u64) -> bool:
-    return bool(a)
-
-
 def shl_u64_by_u8(x: u64, c: u8) -> u64:
     return x << c
 

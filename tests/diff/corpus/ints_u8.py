@@ -63,10 +63,6 @@ def lt_u8(a: u8, b: u8) -> bool:
     return a < b
 
 
-def truth_u8(a: u8) -> bool:
-    return bool(a)
-
-
 def shl_u8_by_u8(x: u8, c: u8) -> u8:
     return x << c
 

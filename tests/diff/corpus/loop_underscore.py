@@ -1,6 +1,6 @@
 """Differential corpus: `for _ in range(n)`, the idiomatic loop whose variable is never read; kept apart so a
 rejection does not hide the rest of the corpus."""
-from pyhv.lang import u8, u64
+from pyhv.lang import range, u8, u64
 
 
 def fib_u64(n: u8) -> u64:

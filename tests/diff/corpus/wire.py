@@ -2,7 +2,7 @@
 little-endian by reading its fields, then parsed back; sizeof of packed vs unpacked layouts."""
 from typing import Annotated
 
-from pyhv.lang import Array, Struct, sizeof, u8, u16, u32, u64
+from pyhv.lang import Array, Struct, array_len, range, sizeof, u8, u16, u32, u64
 
 
 class WireHeader(Struct, packed=True):
@@ -86,7 +86,7 @@ def frame_fields(seq: u32, b: u8, crc: u32) -> u64:
         f.payload[i] = b + u8(i)
     f.crc = crc
     total = u64(f.crc)
-    for i in range(len(f.payload)):
+    for i in range(array_len(f.payload)):
         total += u64(f.payload[i])
     return total + f.hdr.addr + u64(f.hdr.seq)
 

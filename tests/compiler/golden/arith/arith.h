@@ -8,4 +8,5 @@ u64 arith_mix(u8 a, u8 b, u16 c, u32 d, u64 e); /* arith.py:10 */
 i32 arith_signed(i32 a, i32 b, i8 n); /* arith.py:18 */
 u32 arith_shift_var(u32 v, u32 c, i32 s); /* arith.py:25 */
 u32 arith_sum_to(u32 n); /* arith.py:29 */
+u64 arith_wrap(u32 x); /* arith.py:50 */
 #endif

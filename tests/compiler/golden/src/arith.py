@@ -1,7 +1,7 @@
 """Golden sample: integer semantics, control flow, assert, kprint."""
 from typing import Final
 
-from pyhv.lang import i8, i32, kprint, sdiv, srem, u8, u16, u32, u64
+from pyhv.lang import i8, i32, kprint, range, sdiv, srem, u8, u16, u32, u64
 
 PAGE_SHIFT: Final = 12
 LIMIT: Final = u32(1000)
@@ -40,3 +40,13 @@ def arith_sum_to(n: u32) -> u32:
         k += 1
     kprint("sum=%u k=%x neg=%d byte=%c [%08x]\n", total, k, i32(-1), u8(65), total)
     return total if k != 0 else u32(1)
+
+
+def _arith_unused_helper(a: u32) -> u32:
+    # Private and never called from C (CPython tests may call it): must not trip -Wunused-function.
+    return a
+
+
+def arith_wrap(x: u32) -> u64:
+    # Conversions of out-of-range literals wrap like C casts: u32(-1) == 0xFFFF_FFFF.
+    return u64(u32(-1) ^ x) + u64(u8(300)) + u64(-1)

@@ -4,7 +4,7 @@ from typing import Annotated, Callable, Final
 from pyhv.lang import (
     ACQUIRE, RELEASE, Array, Atomic, Ops, OpsSlot, PerCpu, SpinLock, Static, Struct, addr_of, dsb,
     mmio_read32, mmio_write32, sizeof, struct_at, struct_copy, struct_zero, sysreg_read, sysreg_write, u8, u32,
-    u64,
+    u64, range,
 )
 
 

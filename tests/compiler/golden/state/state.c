@@ -2,20 +2,20 @@
 #include "state.h"
 #include "pyhv_intrinsics.h"
 #include "pyhv_percpu.h"
-static const struct DevOps *state__dev; /* state.py:48 */
-static struct Stats state__stats; /* state.py:49 */
-static bool state__fake_probe(u64 base);
-static u32 state__fake_read(u64 base);
+static const struct DevOps *state__dev PYHV_UNUSED; /* state.py:48 */
+static struct Stats state__stats PYHV_UNUSED; /* state.py:49 */
+static PYHV_UNUSED bool state__fake_probe(u64 base);
+static PYHV_UNUSED u32 state__fake_read(u64 base);
 const struct DevOps state__FAKE_OPS = { .probe = state__fake_probe, .read = state__fake_read }; /* state.py:47 */
 
 /* state.py:39 */
-static bool state__fake_probe(u64 base)
+static PYHV_UNUSED bool state__fake_probe(u64 base)
 {
     return base != 0ULL; /* state.py:40 */
 }
 
 /* state.py:43 */
-static u32 state__fake_read(u64 base)
+static PYHV_UNUSED u32 state__fake_read(u64 base)
 {
     return pyhv_mmio_read32((base + 4ULL)); /* state.py:44 */
 }

@@ -1,0 +1,1 @@
+"""Cluster fabric in the dialect: wire format, reliable transport, membership, clock sync."""

@@ -1,0 +1,295 @@
+# Membership and discovery (docs/protocol.md "Membership"). Every node runs the same image and knows only
+# its role and the cluster name. The bootstrap (node 0) broadcasts ANNOUNCE every announce_us; a joiner
+# answers the first ANNOUNCE it hears with JOIN (its MAC, CPUs, RAM, MTU, counter frequency); the bootstrap
+# assigns the next node id and global vCPU range (WELCOME, repeated for a repeated JOIN, so it is
+# idempotent), and sends the grown table to every member reliably (TABLE). A member that has the table and
+# a synchronised clock answers SETUP_DONE; once min_nodes nodes are set up the bootstrap sends BOOT. A node
+# joining after that gets the table and BOOT in turn, and every member learns the new table. Start order
+# does not matter: ANNOUNCE repeats until the end. A counter-frequency mismatch is refused, with a message.
+#
+#   joiner: SEEKING --WELCOME--> JOINED --(table + clock synced)/SETUP_DONE--> READY --BOOT--> BOOTED
+#   bootstrap: FORMING --(min_nodes set up)/BOOT to all--> BOOTED
+
+from typing import Final
+
+from pyhv.lang import Static, Struct, addr_of, kprint, range, struct_at, u8, u16, u32, u64
+
+from pyhv.arch.timer import timer_now
+from pyhv.cluster.bytecopy import bytecopy
+from pyhv.cluster.clocksync import clocksync_guest_started, clocksync_start, clocksync_synced
+from pyhv.cluster.table import (
+    ROLE_BOOTSTRAP, ClusterTable, cluster_cfg, cluster_self, cluster_table, cluster_vcpu_total, ticks_from_us,
+)
+from pyhv.cluster.transport import transport_add_peer, transport_send, transport_send_datagram
+from pyhv.cluster.wire import (
+    MAC_BROADCAST, MAX_NODES, MSG_ANNOUNCE, MSG_BOOT, MSG_JOIN, MSG_SETUP_DONE, MSG_CLUSTER_TABLE, MSG_WELCOME,
+    NODE_NONE,
+)
+
+M_SEEKING: Final = u32(0)
+M_JOINED: Final = u32(1)
+M_READY: Final = u32(2)         # SETUP_DONE sent
+M_BOOTED: Final = u32(3)
+M_REFUSED: Final = u32(4)
+M_FORMING: Final = u32(5)       # bootstrap before BOOT
+
+WELCOME_OK: Final = u32(0)
+WELCOME_BAD_FREQ: Final = u32(1)
+WELCOME_FULL: Final = u32(2)
+
+TABLE_MSG_BYTES: Final = u32(524)   # sizeof(ClusterTable)
+_NEVER: Final = u64(0xFFFFFFFFFFFFFFFF)
+
+
+class AnnounceMsg(Struct, packed=True):
+    mac: u64                # the bootstrap's
+    freq_hz: u64
+    generation: u32
+    booted: u32
+
+
+class JoinMsg(Struct, packed=True):
+    mac: u64
+    ram_bytes: u64
+    freq_hz: u64
+    cpus: u32
+    mtu: u32
+
+
+class WelcomeMsg(Struct, packed=True):
+    mac: u64                # the joiner's (a WELCOME for another joiner is ignored)
+    bootstrap_mac: u64
+    freq_hz: u64
+    node: u32
+    status: u32             # WELCOME_*
+
+
+class GenerationMsg(Struct, packed=True):
+    generation: u32         # SETUP_DONE / BOOT: the table generation it refers to
+
+
+class MemberState(Struct):
+    next_announce: u64
+    bootstrap_mac: u64
+    state: u32
+    setup_mask: u32         # bootstrap: members that sent SETUP_DONE (bit per node id)
+    boot_mask: u32          # bootstrap: members sent BOOT
+    have_table: u32
+
+
+_mem: Final = Static(MemberState)
+
+
+def membership_state() -> MemberState:
+    return _mem.get()
+
+
+def membership_init() -> None:
+    st = _mem.get()
+    me = cluster_self()
+    cfg = me.cfg
+    t = cluster_table()
+    if cfg.role == ROLE_BOOTSTRAP:
+        me.node = u16(0)
+        t.count = u32(1)
+        t.generation = u32(1)
+        e = t.entries[0]
+        e.mac = me.mac
+        e.ram_bytes = cfg.ram_bytes
+        e.vcpu_base = u32(0)
+        e.vcpu_count = cfg.cpus
+        e.mtu = me.mtu
+        e.present = u32(1)
+        st.state = M_FORMING
+        st.setup_mask = u32(1)
+        st.boot_mask = u32(1)
+        st.have_table = u32(1)
+    else:
+        me.node = NODE_NONE
+        st.state = M_SEEKING
+    st.next_announce = timer_now()
+
+
+def membership_booted() -> bool:
+    return _mem.get().state == M_BOOTED
+
+
+def _send_table(node: u16) -> None:
+    transport_send(node, MSG_CLUSTER_TABLE, u8(0), u32(0), addr_of(cluster_table()), TABLE_MSG_BYTES)
+
+
+def _send_gen(node: u16, msg_type: u32) -> None:
+    m = GenerationMsg()
+    m.generation = cluster_table().generation
+    transport_send(node, msg_type, u8(0), u32(0), addr_of(m), u32(4))
+
+
+def _boot_member(node: u16) -> None:
+    st = _mem.get()
+    st.boot_mask = st.boot_mask | (u32(1) << node)
+    _send_gen(node, MSG_BOOT)
+
+
+def membership_tick() -> None:
+    st = _mem.get()
+    me = cluster_self()
+    now = timer_now()
+    if me.cfg.role == ROLE_BOOTSTRAP:
+        if now >= st.next_announce:
+            st.next_announce = now + ticks_from_us(me.cfg.announce_us)
+            a = AnnounceMsg()
+            a.mac = me.mac
+            a.freq_hz = me.cfg.freq_hz
+            a.generation = cluster_table().generation
+            a.booted = cluster_table().booted
+            transport_send_datagram(MAC_BROADCAST, NODE_NONE, MSG_ANNOUNCE, addr_of(a), u32(24))
+        if st.state == M_FORMING:
+            _maybe_boot(st)
+        return
+    if st.state == M_JOINED and st.have_table == 1 and clocksync_synced():
+        st.state = M_READY
+        _send_gen(u16(0), MSG_SETUP_DONE)
+
+
+def _maybe_boot(st: MemberState) -> None:
+    t = cluster_table()
+    ready = u32(0)
+    for i in range(u32(0), t.count):
+        if ((st.setup_mask >> i) & 1) == 1:
+            ready += 1
+    if ready < cluster_cfg().min_nodes or ready != t.count:
+        return
+    st.state = M_BOOTED
+    t.booted = u32(1)
+    clocksync_guest_started()
+    kprint("cluster: booting with %u nodes, %u vCPUs\n", t.count, cluster_vcpu_total())
+    for n in range(u16(1), u16(t.count)):
+        _boot_member(n)
+
+
+def membership_next_deadline() -> u64:
+    st = _mem.get()
+    if cluster_cfg().role == ROLE_BOOTSTRAP:
+        return st.next_announce
+    return _NEVER
+
+
+def announce_handler(src: u16, req_id: u32, payload: u64, length: u32) -> None:
+    st = _mem.get()
+    if cluster_cfg().role == ROLE_BOOTSTRAP or st.state != M_SEEKING:
+        return
+    a = struct_at(AnnounceMsg, payload)
+    st.bootstrap_mac = a.mac
+    me = cluster_self()
+    j = JoinMsg()
+    j.mac = me.mac
+    j.ram_bytes = me.cfg.ram_bytes
+    j.freq_hz = me.cfg.freq_hz
+    j.cpus = me.cfg.cpus
+    j.mtu = me.mtu
+    transport_send_datagram(a.mac, NODE_NONE, MSG_JOIN, addr_of(j), u32(32))
+
+
+def join_handler(src: u16, req_id: u32, payload: u64, length: u32) -> None:
+    # Bootstrap: admit (or re-welcome) a joiner.
+    me = cluster_self()
+    if me.cfg.role != ROLE_BOOTSTRAP:
+        return
+    j = struct_at(JoinMsg, payload)
+    t = cluster_table()
+    w = WelcomeMsg()
+    w.mac = j.mac
+    w.bootstrap_mac = me.mac
+    w.freq_hz = me.cfg.freq_hz
+    w.status = WELCOME_OK
+    w.node = u32(NODE_NONE)
+    for i in range(u32(0), t.count):
+        if t.entries[i].mac == j.mac:
+            w.node = i
+    if j.freq_hz != me.cfg.freq_hz:
+        w.status = WELCOME_BAD_FREQ
+        kprint("cluster: refusing node %x: its counter runs at %u Hz, the cluster's at %u Hz\n",
+               j.mac, j.freq_hz, me.cfg.freq_hz)
+    elif w.node == u32(NODE_NONE) and t.count == MAX_NODES:
+        w.status = WELCOME_FULL
+        kprint("cluster: refusing node %x: the cluster table is full (%u nodes)\n", j.mac, MAX_NODES)
+    elif w.node == u32(NODE_NONE):
+        w.node = t.count
+        e = t.entries[t.count]
+        e.mac = j.mac
+        e.ram_bytes = j.ram_bytes
+        e.vcpu_base = cluster_vcpu_total()
+        e.vcpu_count = j.cpus
+        e.mtu = j.mtu
+        e.present = u32(1)
+        t.count += 1
+        t.generation += 1
+        transport_add_peer(u16(w.node), j.mac)
+        kprint("cluster: node %u is %x: %u CPUs (vCPUs %u..), %u MiB\n", w.node, j.mac, j.cpus, e.vcpu_base,
+               j.ram_bytes >> 20)
+        transport_send_datagram(j.mac, NODE_NONE, MSG_WELCOME, addr_of(w), u32(32))
+        for n in range(u16(1), u16(t.count)):
+            _send_table(n)
+        return
+    transport_send_datagram(j.mac, NODE_NONE, MSG_WELCOME, addr_of(w), u32(32))
+
+
+def welcome_handler(src: u16, req_id: u32, payload: u64, length: u32) -> None:
+    st = _mem.get()
+    me = cluster_self()
+    w = struct_at(WelcomeMsg, payload)
+    if w.mac != me.mac or st.state != M_SEEKING or me.cfg.role == ROLE_BOOTSTRAP:
+        return
+    if w.status == WELCOME_BAD_FREQ:
+        st.state = M_REFUSED
+        kprint("cluster: refused: our counter runs at %u Hz, the cluster's at %u Hz\n", me.cfg.freq_hz,
+               w.freq_hz)
+        return
+    if w.status != WELCOME_OK:
+        st.state = M_REFUSED
+        kprint("cluster: refused: the cluster is full\n")
+        return
+    me.node = u16(w.node)
+    st.state = M_JOINED
+    st.bootstrap_mac = w.bootstrap_mac
+    transport_add_peer(u16(0), w.bootstrap_mac)
+    clocksync_start()
+
+
+def table_handler(src: u16, req_id: u32, payload: u64, length: u32) -> None:
+    # A member: take the bootstrap's table and open streams to every member in it.
+    if src != 0 or cluster_cfg().role == ROLE_BOOTSTRAP:
+        return
+    t = cluster_table()
+    incoming = struct_at(ClusterTable, payload)
+    if incoming.generation < t.generation or incoming.count > MAX_NODES:
+        return
+    bytecopy(addr_of(t), payload, u64(TABLE_MSG_BYTES))
+    me = cluster_self()
+    for i in range(u16(0), u16(t.count)):
+        if i != me.node and t.entries[i].present == 1:
+            transport_add_peer(i, t.entries[i].mac)
+    _mem.get().have_table = u32(1)
+
+
+def setup_done_handler(src: u16, req_id: u32, payload: u64, length: u32) -> None:
+    st = _mem.get()
+    if cluster_cfg().role != ROLE_BOOTSTRAP:
+        return
+    st.setup_mask = st.setup_mask | (u32(1) << src)
+    if st.state == M_BOOTED and ((st.boot_mask >> src) & 1) == 0:
+        kprint("cluster: node %u joins the running cluster\n", src)
+        _boot_member(src)
+
+
+def boot_handler(src: u16, req_id: u32, payload: u64, length: u32) -> None:
+    st = _mem.get()
+    if src != 0 or st.state != M_READY:
+        return
+    st.state = M_BOOTED
+    clocksync_guest_started()
+    t = cluster_table()
+    me = cluster_self()
+    e = t.entries[me.node]
+    kprint("cluster: node %u booted: %u nodes, my vCPUs %u..%u\n", me.node, t.count, e.vcpu_base,
+           e.vcpu_base + e.vcpu_count - 1)

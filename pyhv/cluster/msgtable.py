@@ -1,0 +1,51 @@
+# THE message table: one row per message type, its kind, minimum length and handler (docs/protocol.md
+# lists the payload structs). Row i handles type i, so dispatch is one index; msgtable_check (run by
+# cluster_init, and by the tests) panics on a row out of place, which also catches a duplicate type.
+# Handlers run from the receive path: they may send, never wait.
+
+from typing import Final
+
+from pyhv.lang import panic, range, u16, u32, u64
+
+from pyhv.cluster.clocksync import clock_probe_handler, clock_reply_handler
+from pyhv.cluster.echo import ECHO_MIN_BYTES, echo_handler
+from pyhv.cluster.membership import (
+    TABLE_MSG_BYTES, announce_handler, boot_handler, join_handler, setup_done_handler, table_handler,
+    welcome_handler,
+)
+from pyhv.cluster.wire import (
+    KIND_CONTROL, KIND_DATAGRAM, KIND_RELIABLE, MSG_ACK, MSG_ANNOUNCE, MSG_BOOT, MSG_CLOCK_PROBE,
+    MSG_CLOCK_REPLY, MSG_ECHO, MSG_JOIN, MSG_KEEPALIVE, MSG_SETUP_DONE, MSG_CLUSTER_TABLE, MSG_TYPES, MSG_WELCOME,
+    MsgRow,
+)
+
+
+def _no_handler(src: u16, req_id: u32, payload: u64, length: u32) -> None:
+    pass
+
+
+MSG_TABLE: Final = (
+    MsgRow(msg_type=MSG_ACK, kind=KIND_CONTROL, min_len=u32(0), handler=_no_handler),
+    MsgRow(msg_type=MSG_KEEPALIVE, kind=KIND_RELIABLE, min_len=u32(0), handler=_no_handler),
+    MsgRow(msg_type=MSG_ANNOUNCE, kind=KIND_DATAGRAM, min_len=u32(24), handler=announce_handler),
+    MsgRow(msg_type=MSG_JOIN, kind=KIND_DATAGRAM, min_len=u32(32), handler=join_handler),
+    MsgRow(msg_type=MSG_WELCOME, kind=KIND_DATAGRAM, min_len=u32(32), handler=welcome_handler),
+    MsgRow(msg_type=MSG_CLUSTER_TABLE, kind=KIND_RELIABLE, min_len=TABLE_MSG_BYTES, handler=table_handler),
+    MsgRow(msg_type=MSG_SETUP_DONE, kind=KIND_RELIABLE, min_len=u32(4), handler=setup_done_handler),
+    MsgRow(msg_type=MSG_BOOT, kind=KIND_RELIABLE, min_len=u32(4), handler=boot_handler),
+    MsgRow(msg_type=MSG_CLOCK_PROBE, kind=KIND_RELIABLE, min_len=u32(32), handler=clock_probe_handler),
+    MsgRow(msg_type=MSG_CLOCK_REPLY, kind=KIND_RELIABLE, min_len=u32(32), handler=clock_reply_handler),
+    MsgRow(msg_type=MSG_ECHO, kind=KIND_RELIABLE, min_len=ECHO_MIN_BYTES, handler=echo_handler),
+)
+
+
+def msgtable_check() -> None:
+    if u32(len(MSG_TABLE)) != MSG_TYPES:
+        panic("MSG_TABLE: one row per message type expected")
+    for i in range(u32(0), u32(len(MSG_TABLE))):
+        if MSG_TABLE[i].msg_type != i:
+            panic("MSG_TABLE: row out of place or duplicate message type")
+
+
+def msgtable_row(msg_type: u32) -> MsgRow:
+    return MSG_TABLE[msg_type]

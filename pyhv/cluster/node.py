@@ -1,0 +1,126 @@
+# The cluster's receive path and its one waiting primitive. cluster_poll drains the NIC (validating every
+# frame: a bad one is dropped and counted in WireStats, never a panic), feeds the reliable transport,
+# dispatches complete messages through MSG_TABLE (replies go to the request table), and runs the timers of
+# the transport, membership and clock sync. transport_wait_reply keeps doing that until the reply it waits
+# for is there, so requests from the peer we wait on are served meanwhile: two nodes waiting on each other
+# do not deadlock. wait_event() is the scheduling point (on hardware: WFE until the NIC interrupt or the EL2
+# timer armed at cluster_next_deadline; in the simulator: the baton passes).
+
+from typing import Final
+
+from pyhv.lang import Static, Struct, addr_of, range, struct_copy, u16, u32, u64, wait_event
+
+from pyhv.cluster.clocksync import clocksync_init, clocksync_next_deadline, clocksync_tick
+from pyhv.cluster.membership import membership_init, membership_next_deadline, membership_tick
+from pyhv.cluster.msgtable import msgtable_check, msgtable_row
+from pyhv.cluster.nic import nic
+from pyhv.cluster.requests import REPLY_PENDING, Reply, transport_complete, transport_poll_reply
+from pyhv.cluster.table import ClusterConfig, cluster_self
+from pyhv.cluster.transport import (
+    PEER_UNUSED, RX_DELIVER, RxMsg, transport_next_deadline, transport_peer_state, transport_rx,
+    transport_timers,
+)
+from pyhv.cluster.wire import (
+    DROP_NONE, DROP_NOT_MEMBER, F_REPLY, FRAME_BUF_BYTES, FRAME_PAD, HDRS_BYTES, KIND_DATAGRAM, MSG_TYPES,
+    FrameBuf, wire_count_drop, wire_frame, wire_payload_addr, wire_peek_type, wire_stats, wire_validate,
+)
+
+RX_BUDGET: Final = u32(16)          # frames handled per cluster_poll before the timers run
+_UNKNOWN_KIND: Final = u32(0xFFFFFFFF)
+
+
+class NodeRx(Struct):
+    rx: FrameBuf
+    msg: RxMsg
+
+
+_rx: Final = Static(NodeRx)
+
+
+def cluster_init(cfg: ClusterConfig) -> None:
+    # Everything the node needs before its first cluster_poll (the NIC and clock ops are set already).
+    msgtable_check()
+    me = cluster_self()
+    struct_copy(me.cfg, cfg)
+    me.mac = nic().mac()
+    me.mtu = nic().mtu()
+    clocksync_init()
+    membership_init()
+
+
+def cluster_handle_frame(buf: u64, length: u32) -> None:
+    # One received frame in a frame buffer at `buf` (the frame itself starts at buf + FRAME_PAD).
+    st = wire_stats()
+    st.rx_frames += 1
+    me = cluster_self()
+    kind = _UNKNOWN_KIND
+    min_len = u32(0)
+    if length >= HDRS_BYTES and wire_peek_type(buf) < MSG_TYPES:
+        row = msgtable_row(wire_peek_type(buf))
+        kind = row.kind
+        min_len = row.min_len
+    reason = wire_validate(buf, length, me.node, u16(me.cfg.cluster_id), me.mtu, kind, min_len)
+    if reason != DROP_NONE:
+        wire_count_drop(reason)
+        return
+    h = wire_frame(buf).hdr
+    if kind == KIND_DATAGRAM:
+        st.rx_ok += 1
+        msgtable_row(u32(h.msg_type)).handler(h.src_node, h.req_id, wire_payload_addr(buf), u32(h.msg_len))
+        return
+    if transport_peer_state(h.src_node) == PEER_UNUSED or h.src_node == me.node:
+        wire_count_drop(DROP_NOT_MEMBER)
+        return
+    m = _rx.get().msg
+    if transport_rx(buf, m) != RX_DELIVER:
+        return
+    st.rx_ok += 1
+    if (m.flags & u32(F_REPLY)) != 0:
+        transport_complete(m.src, m.req_id, m.msg_type, m.payload, m.length)
+    else:
+        msgtable_row(m.msg_type).handler(m.src, m.req_id, m.payload, m.length)
+
+
+def cluster_poll() -> u32:
+    # Handle up to RX_BUDGET received frames, then run the timers. Returns the frames handled.
+    buf = addr_of(_rx.get().rx)
+    handled = u32(0)
+    for i in range(u32(0), RX_BUDGET):
+        n = nic().poll(buf + FRAME_PAD, FRAME_BUF_BYTES - u32(FRAME_PAD))
+        if n == 0:
+            break
+        cluster_handle_frame(buf, n)
+        handled += 1
+    transport_timers()
+    membership_tick()
+    clocksync_tick()
+    return handled
+
+
+def cluster_step() -> None:
+    # One turn of a node's main loop: poll, and wait if there was nothing to do.
+    if cluster_poll() == 0:
+        wait_event()
+
+
+def transport_wait_reply(req_id: u32, out: Reply) -> u32:
+    # Wait for the reply to req_id, serving everything else meanwhile. Returns TRANSPORT_OK (reply in
+    # `out`), TRANSPORT_ERR_PEER_LOST (the peer went silent) or TRANSPORT_ERR_NO_REQUEST.
+    while True:
+        r = transport_poll_reply(req_id, out)
+        if r != REPLY_PENDING:
+            return r
+        if cluster_poll() == 0:
+            wait_event()
+
+
+def cluster_next_deadline() -> u64:
+    # The earliest counter value at which some timer has work (all ones: none).
+    best = transport_next_deadline()
+    t = membership_next_deadline()
+    if t < best:
+        best = t
+    t = clocksync_next_deadline()
+    if t < best:
+        best = t
+    return best

@@ -1,0 +1,111 @@
+# Outstanding requests of this node, matched to replies by request id (several per peer at once). A request
+# is a reliable message; its reply is a message of the same type with F_REPLY and the same req_id, which the
+# receive path hands to transport_complete instead of a handler. The waiting primitive is
+# transport_wait_reply in pyhv/cluster/node.py.
+
+from typing import Annotated, Final
+
+from pyhv.lang import Array, Static, Struct, addr_of, range, u8, u16, u32, u64
+
+from pyhv.cluster.bytecopy import bytecopy
+from pyhv.cluster.transport import (
+    PEER_ACTIVE, TRANSPORT_ERR_PEER_LOST, TRANSPORT_OK, transport_peer, transport_send,
+)
+from pyhv.cluster.wire import DROP_STRAY_REPLY, wire_count_drop
+
+REQ_SLOTS: Final = u32(16)
+REPLY_PENDING: Final = u32(0xFFFFFFFF)      # transport_poll_reply: not yet
+TRANSPORT_ERR_NO_REQUEST: Final = u32(5)    # no such request id outstanding
+TRANSPORT_ERR_NO_SLOT: Final = u32(6)       # REQ_SLOTS requests already outstanding
+
+_FREE: Final = u32(0)
+_WAITING: Final = u32(1)
+_DONE: Final = u32(2)
+
+
+class Reply(Struct):
+    length: u32
+    msg_type: u32
+    data: Annotated[Array[u8], 4160]        # MSG_MAX_BYTES
+
+
+class Request(Struct):
+    state: u32
+    req_id: u32
+    peer: u16
+    reply: Reply
+
+
+class RequestTable(Struct):
+    next_id: u32
+    issued: u64
+    completed: u64
+    stray: u64
+    slots: Annotated[Array[Request], 16]    # REQ_SLOTS
+
+
+_reqs: Final = Static(RequestTable)
+
+
+def request_table() -> RequestTable:
+    return _reqs.get()
+
+
+def transport_request(dst: u16, msg_type: u32, payload: u64, length: u32) -> u32:
+    # Send a request; returns its id (never 0), or 0 if no slot is free or dst cannot be reached.
+    t = _reqs.get()
+    for i in range(u32(0), REQ_SLOTS):
+        r = t.slots[i]
+        if r.state != _FREE:
+            continue
+        t.next_id += 1
+        if t.next_id == 0:
+            t.next_id = u32(1)
+        if transport_send(dst, msg_type, u8(0), t.next_id, payload, length) != TRANSPORT_OK:
+            return u32(0)
+        r.state = _WAITING
+        r.req_id = t.next_id
+        r.peer = dst
+        transport_peer(dst).waiting_reqs += 1
+        t.issued += 1
+        return t.next_id
+    return u32(0)
+
+
+def transport_complete(src: u16, req_id: u32, msg_type: u32, payload: u64, length: u32) -> None:
+    # A reply arrived: store it in its request's slot.
+    t = _reqs.get()
+    for i in range(u32(0), REQ_SLOTS):
+        r = t.slots[i]
+        if r.state == _WAITING and r.req_id == req_id and r.peer == src:
+            r.state = _DONE
+            r.reply.length = length
+            r.reply.msg_type = msg_type
+            bytecopy(addr_of(r.reply.data), payload, u64(length))
+            transport_peer(src).waiting_reqs -= 1
+            t.completed += 1
+            return
+    t.stray += 1
+    wire_count_drop(DROP_STRAY_REPLY)
+
+
+def transport_poll_reply(req_id: u32, out: Reply) -> u32:
+    # TRANSPORT_OK with the reply copied to `out` (slot freed), REPLY_PENDING, or an error (slot freed).
+    t = _reqs.get()
+    for i in range(u32(0), REQ_SLOTS):
+        r = t.slots[i]
+        if r.state == _FREE or r.req_id != req_id:
+            continue
+        if r.state == _DONE:
+            out.length = r.reply.length
+            out.msg_type = r.reply.msg_type
+            bytecopy(addr_of(out.data), addr_of(r.reply.data), u64(r.reply.length))
+            r.state = _FREE
+            return TRANSPORT_OK
+        p = transport_peer(r.peer)
+        if p.state != PEER_ACTIVE:
+            p.waiting_reqs -= 1
+            r.state = _FREE
+            return TRANSPORT_ERR_PEER_LOST
+        return REPLY_PENDING
+    return TRANSPORT_ERR_NO_REQUEST

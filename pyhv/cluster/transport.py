@@ -1,0 +1,393 @@
+# Reliable transport, one stream per peer (docs/protocol.md "Transport"): sequence numbers, cumulative acks
+# (piggybacked on every reliable frame, or a pure MSG_ACK after ack_delay_us), go-back-N retransmission with
+# exponential backoff (rto_min_us doubling up to rto_max_us), duplicate suppression, a bounded send window
+# (TX_WINDOW frames in flight, TX_RING queued) and in-order delivery (out-of-order frames are dropped and
+# answered with a duplicate ack; the sender resends them). Messages longer than the cluster MTU allows go as
+# consecutive fragments of the same stream, reassembled in order. Time is the counter (timer_now), in ticks.
+#
+# A peer we are waiting on (frames in flight or requests outstanding) and do not hear from for
+# keepalive_us is poked with MSG_KEEPALIVE; after lost_after_us of silence it is declared lost: its
+# requests fail with TRANSPORT_ERR_PEER_LOST and a line says so on the console.
+#
+# Receive dispatch and the one waiting primitive live in pyhv/cluster/node.py (they need MSG_TABLE).
+
+from typing import Annotated, Final
+
+from pyhv.lang import Array, Static, Struct, addr_of, i32, kprint, range, u8, u16, u32, u64, wait_event
+
+from pyhv.arch.timer import timer_now
+from pyhv.cluster.bytecopy import bytecopy
+from pyhv.cluster.nic import nic
+from pyhv.cluster.table import cluster_cfg, cluster_mtu, cluster_self, cluster_table, ticks_from_us
+from pyhv.cluster.wire import (
+    DROP_BAD_FRAGMENT, DROP_DUPLICATE, DROP_NONE, DROP_OUT_OF_ORDER, DROP_PEER_LOST, F_ACK, F_RELIABLE,
+    FRAME_PAD, HDRS_BYTES, KIND_CONTROL, KIND_RELIABLE, MAX_NODES, MSG_ACK, MSG_KEEPALIVE, MSG_MAX_BYTES,
+    FrameBuf, WireHeader, wire_count_drop, wire_frag_payload_bytes, wire_frame, wire_payload_addr,
+    wire_push_headers, wire_seal, wire_stats, wire_validate,
+)
+
+TRANSPORT_OK: Final = u32(0)
+TRANSPORT_ERR_PEER_LOST: Final = u32(1)     # the peer stayed silent past lost_after_us
+TRANSPORT_ERR_NO_PEER: Final = u32(2)       # not a peer (yet)
+TRANSPORT_ERR_TOO_BIG: Final = u32(3)       # longer than MSG_MAX_BYTES
+TRANSPORT_ERR_NIC: Final = u32(4)           # the driver refused the frame
+
+RX_NOTHING: Final = u32(0)
+RX_DELIVER: Final = u32(1)
+
+PEER_UNUSED: Final = u32(0)
+PEER_ACTIVE: Final = u32(1)
+PEER_LOST: Final = u32(2)
+
+TX_RING: Final = u32(32)                    # frames queued per peer (in flight + waiting for the window)
+TX_WINDOW: Final = u32(16)                  # frames in flight per peer
+_NEVER: Final = u64(0xFFFFFFFFFFFFFFFF)
+
+
+class TxSlot(Struct):
+    length: u32
+    buf: FrameBuf
+
+
+class Peer(Struct):
+    mac: u64
+    last_heard: u64         # ticks when a valid frame from the peer last arrived
+    rto_deadline: u64       # retransmit timer, 0 = off
+    rto_ticks: u64          # current timeout (doubles on every expiry)
+    ack_due: u64            # a pure ack goes out then unless a frame carries it first; 0 = none owed
+    poked_at: u64           # last keepalive
+    sent_msgs: u64          # reliable messages queued to the peer
+    delivered_msgs: u64     # messages from the peer handed up (at most its sent_msgs: no duplicates)
+    retransmits: u64
+    waiting_reqs: u32       # our requests to this peer without a reply yet
+    state: u32              # PEER_UNUSED / PEER_ACTIVE / PEER_LOST
+    next_seq: u32           # seq of the next frame queued
+    una: u32                # oldest unacknowledged seq
+    sent: u32               # first queued seq not transmitted yet
+    rx_next: u32            # next seq we expect
+    rx_type: u32            # reassembly of a fragmented message: its type, flags, req, length, progress
+    rx_flags: u32
+    rx_req: u32
+    rx_msg_len: u32
+    rx_got: u32
+    rx_next_frag: u32
+    reasm: Annotated[Array[u8], 4160]       # MSG_MAX_BYTES
+    ring: Annotated[Array[TxSlot], 32]      # TX_RING; seq s lives in ring[s % TX_RING]
+
+
+class RxMsg(Struct):
+    payload: u64            # address of the complete message (in the rx frame or the reassembly buffer)
+    length: u32
+    msg_type: u32
+    flags: u32
+    req_id: u32
+    src: u16
+
+
+class TransportState(Struct):
+    pure_acks: u64
+    keepalives: u64
+    scratch: FrameBuf       # pure acks, datagrams, ack-only receive
+    peers: Annotated[Array[Peer], 16]       # MAX_NODES
+
+
+_tp: Final = Static(TransportState)
+
+
+def _peer_bound() -> u32:
+    # Peers exist only for ids in the table (a joiner has node 0 before its first table arrives).
+    n = cluster_table().count
+    return n if n > 0 else u32(1)
+
+
+def _seq_before(a: u32, b: u32) -> bool:
+    return i32(a - b) < 0
+
+
+def transport_state() -> TransportState:
+    return _tp.get()
+
+
+def transport_peer(node: u16) -> Peer:
+    return _tp.get().peers[node]
+
+
+def transport_add_peer(node: u16, mac: u64) -> None:
+    # Start a stream with a node the table names (idempotent: an existing stream is kept).
+    p = _tp.get().peers[node]
+    if p.state != PEER_UNUSED:
+        return
+    p.state = PEER_ACTIVE
+    p.mac = mac
+    p.rto_ticks = ticks_from_us(cluster_cfg().rto_min_us)
+    p.last_heard = timer_now()
+
+
+def transport_peer_state(node: u16) -> u32:
+    if u32(node) >= MAX_NODES:
+        return PEER_UNUSED
+    return _tp.get().peers[node].state
+
+
+def _transmit(p: Peer, node: u16, seq: u32) -> u32:
+    slot = p.ring[seq % TX_RING]
+    h = wire_frame(addr_of(slot.buf)).hdr
+    h.ack = p.rx_next
+    h.flags = h.flags | F_ACK
+    wire_seal(addr_of(slot.buf))
+    p.ack_due = u64(0)
+    wire_stats().tx_frames += 1
+    return nic().send(addr_of(slot.buf) + FRAME_PAD, slot.length)
+
+
+def _pump(p: Peer, node: u16) -> None:
+    # Transmit queued frames while the window has room.
+    while p.sent != p.next_seq and p.sent - p.una < TX_WINDOW:
+        _transmit(p, node, p.sent)
+        p.sent += 1
+        if p.rto_deadline == 0:
+            p.rto_deadline = timer_now() + p.rto_ticks
+
+
+def _on_ack(p: Peer, ack: u32) -> None:
+    if _seq_before(p.una, ack) and not _seq_before(p.sent, ack):
+        p.una = ack
+        p.rto_ticks = ticks_from_us(cluster_cfg().rto_min_us)
+        p.rto_deadline = u64(0) if p.una == p.sent else timer_now() + p.rto_ticks
+
+
+def _rx_acks_only() -> None:
+    # Take one frame from the NIC and use only its ack (the send path waiting for ring space must not
+    # dispatch: handlers may send). Data in it is dropped; the peer resends it.
+    st = _tp.get()
+    buf = addr_of(st.scratch)
+    n = nic().poll(buf + FRAME_PAD, u32(4222))
+    if n == 0:
+        return
+    h = wire_frame(buf).hdr
+    kind = KIND_RELIABLE if (h.flags & F_RELIABLE) != 0 else KIND_CONTROL
+    me = cluster_self()
+    if wire_validate(buf, n, me.node, u16(me.cfg.cluster_id), me.mtu, kind, u32(0)) != DROP_NONE:
+        return
+    if u32(h.src_node) < MAX_NODES and (h.flags & F_ACK) != 0:
+        p = st.peers[h.src_node]
+        if p.state == PEER_ACTIVE:
+            p.last_heard = timer_now()
+            _on_ack(p, h.ack)
+
+
+def _ring_free(p: Peer) -> u32:
+    return TX_RING - (p.next_seq - p.una)
+
+
+def transport_send(dst: u16, msg_type: u32, flags: u8, req_id: u32, payload: u64, length: u32) -> u32:
+    # Queue a message on dst's reliable stream (copying the payload into frame buffers) and transmit what
+    # the window allows. Blocks (polling for acks only) while dst's ring is full.
+    if u32(dst) >= MAX_NODES:
+        return TRANSPORT_ERR_NO_PEER
+    if length > MSG_MAX_BYTES:
+        return TRANSPORT_ERR_TOO_BIG
+    p = _tp.get().peers[dst]
+    if p.state == PEER_UNUSED:
+        return TRANSPORT_ERR_NO_PEER
+    per_frame = wire_frag_payload_bytes(cluster_mtu())
+    nfrag = (length + per_frame - 1) // per_frame
+    if nfrag == 0:
+        nfrag = u32(1)
+    while p.state == PEER_ACTIVE and _ring_free(p) < nfrag:
+        _rx_acks_only()
+        transport_timers()
+        wait_event()
+    if p.state != PEER_ACTIVE:
+        return TRANSPORT_ERR_PEER_LOST
+    _queue_msg(p, dst, msg_type, flags, req_id, payload, length, per_frame, nfrag)
+    return TRANSPORT_OK
+
+
+def _queue_msg(p: Peer, dst: u16, msg_type: u32, flags: u8, req_id: u32, payload: u64, length: u32,
+               per_frame: u32, nfrag: u32) -> None:
+    # Build the message's frames in dst's ring (the caller made room) and start transmitting.
+    me = cluster_self()
+    done = u32(0)
+    for i in range(u32(0), nfrag):
+        chunk = length - done
+        if chunk > per_frame:
+            chunk = per_frame
+        slot = p.ring[p.next_seq % TX_RING]
+        buf = addr_of(slot.buf)
+        bytecopy(wire_payload_addr(buf), payload + u64(done), u64(chunk))
+        h = wire_push_headers(buf, p.mac, me.mac, msg_type, flags | F_RELIABLE, me.node, dst, req_id,
+                              chunk, length, u16(me.cfg.cluster_id))
+        h.seq = p.next_seq
+        h.frag_index = u8(i)
+        h.frag_count = u8(nfrag)
+        slot.length = HDRS_BYTES + chunk
+        p.next_seq += 1
+        done += chunk
+    p.sent_msgs += 1
+    _pump(p, dst)
+
+
+def transport_send_datagram(dst_mac: u64, dst_node: u16, msg_type: u32, payload: u64, length: u32) -> u32:
+    # One unreliable frame (discovery), sent at once.
+    if length > MSG_MAX_BYTES:
+        return TRANSPORT_ERR_TOO_BIG
+    me = cluster_self()
+    buf = addr_of(_tp.get().scratch)
+    bytecopy(wire_payload_addr(buf), payload, u64(length))
+    wire_push_headers(buf, dst_mac, me.mac, msg_type, u8(0), me.node, dst_node, u32(0), length, length,
+                      u16(me.cfg.cluster_id))
+    wire_seal(buf)
+    wire_stats().tx_frames += 1
+    if nic().send(buf + FRAME_PAD, HDRS_BYTES + length) != 0:
+        return TRANSPORT_ERR_NIC
+    return TRANSPORT_OK
+
+
+def _send_pure_ack(p: Peer, node: u16) -> None:
+    st = _tp.get()
+    me = cluster_self()
+    buf = addr_of(st.scratch)
+    h = wire_push_headers(buf, p.mac, me.mac, MSG_ACK, F_ACK, me.node, node, u32(0), u32(0), u32(0),
+                          u16(me.cfg.cluster_id))
+    h.ack = p.rx_next
+    wire_seal(buf)
+    p.ack_due = u64(0)
+    st.pure_acks += 1
+    wire_stats().tx_frames += 1
+    nic().send(buf + FRAME_PAD, HDRS_BYTES)
+
+
+def transport_rx(buf: u64, out: RxMsg) -> u32:
+    # A validated frame from a cluster member: take its ack, then deliver it if it is the next in the
+    # peer's stream (RX_DELIVER with `out` filled) or count it as duplicate / out of order.
+    h = wire_frame(buf).hdr
+    p = _tp.get().peers[h.src_node]
+    if p.state != PEER_ACTIVE:
+        wire_count_drop(DROP_PEER_LOST)
+        return RX_NOTHING
+    now = timer_now()
+    p.last_heard = now
+    if (h.flags & F_ACK) != 0:
+        _on_ack(p, h.ack)
+        _pump(p, h.src_node)
+    if (h.flags & F_RELIABLE) == 0:
+        return RX_NOTHING
+    if h.seq != p.rx_next:
+        wire_count_drop(DROP_DUPLICATE if _seq_before(h.seq, p.rx_next) else DROP_OUT_OF_ORDER)
+        _send_pure_ack(p, h.src_node)
+        return RX_NOTHING
+    p.rx_next += 1
+    if p.ack_due == 0:
+        p.ack_due = now + ticks_from_us(cluster_cfg().ack_delay_us)
+    return _reassemble(p, h, wire_payload_addr(buf), out)
+
+
+def _reassemble(p: Peer, h: WireHeader, payload: u64, out: RxMsg) -> u32:
+    if h.frag_count == 1:
+        if p.rx_next_frag != 0:
+            wire_count_drop(DROP_BAD_FRAGMENT)
+            p.rx_next_frag = u32(0)
+        return _deliver(p, h, payload, u32(h.msg_len), out)
+    if h.frag_index == 0:
+        p.rx_type = u32(h.msg_type)
+        p.rx_flags = u32(h.flags)
+        p.rx_req = h.req_id
+        p.rx_msg_len = u32(h.msg_len)
+        p.rx_got = u32(0)
+        p.rx_next_frag = u32(0)
+    if (u32(h.frag_index) != p.rx_next_frag or u32(h.msg_type) != p.rx_type or h.req_id != p.rx_req
+            or u32(h.msg_len) != p.rx_msg_len or p.rx_got + u32(h.payload_len) > p.rx_msg_len):
+        wire_count_drop(DROP_BAD_FRAGMENT)
+        p.rx_next_frag = u32(0)
+        return RX_NOTHING
+    bytecopy(addr_of(p.reasm) + u64(p.rx_got), payload, u64(h.payload_len))
+    p.rx_got += u32(h.payload_len)
+    p.rx_next_frag += 1
+    if p.rx_next_frag < u32(h.frag_count):
+        return RX_NOTHING
+    p.rx_next_frag = u32(0)
+    if p.rx_got != p.rx_msg_len:
+        wire_count_drop(DROP_BAD_FRAGMENT)
+        return RX_NOTHING
+    return _deliver(p, h, addr_of(p.reasm), p.rx_got, out)
+
+
+def _deliver(p: Peer, h: WireHeader, payload: u64, length: u32, out: RxMsg) -> u32:
+    p.delivered_msgs += 1
+    out.payload = payload
+    out.length = length
+    out.msg_type = u32(h.msg_type)
+    out.flags = u32(h.flags)
+    out.req_id = h.req_id
+    out.src = h.src_node
+    return RX_DELIVER
+
+
+def _peer_lost(p: Peer, node: u16, silent: u64) -> None:
+    p.state = PEER_LOST
+    p.rto_deadline = u64(0)
+    p.ack_due = u64(0)
+    kprint("cluster: node %u lost: silent for %u ms with %u frames unacked and %u requests waiting\n",
+           node, silent * 1000 // cluster_cfg().freq_hz, p.next_seq - p.una, p.waiting_reqs)
+
+
+def transport_timers() -> None:
+    # Retransmissions, delayed acks, keepalives and loss detection for every peer.
+    st = _tp.get()
+    cfg = cluster_cfg()
+    now = timer_now()
+    for n in range(u16(0), u16(_peer_bound())):
+        p = st.peers[n]
+        if p.state != PEER_ACTIVE:
+            continue
+        if p.rto_deadline != 0 and now >= p.rto_deadline:
+            s = p.una
+            while s != p.sent:
+                _transmit(p, n, s)
+                p.retransmits += 1
+                s += 1
+            p.rto_ticks = p.rto_ticks * 2
+            if p.rto_ticks > ticks_from_us(cfg.rto_max_us):
+                p.rto_ticks = ticks_from_us(cfg.rto_max_us)
+            p.rto_deadline = now + p.rto_ticks
+        if p.ack_due != 0 and now >= p.ack_due:
+            _send_pure_ack(p, n)
+        if p.una == p.next_seq and p.waiting_reqs == 0:
+            continue
+        silent = now - p.last_heard
+        if silent >= ticks_from_us(cfg.lost_after_us):
+            _peer_lost(p, n, silent)
+        elif (p.una == p.next_seq and silent >= ticks_from_us(cfg.keepalive_us)
+              and now - p.poked_at >= ticks_from_us(cfg.keepalive_us)):
+            p.poked_at = now
+            st.keepalives += 1
+            _queue_msg(p, n, MSG_KEEPALIVE, u8(0), u32(0), addr_of(st.scratch), u32(0), u32(1), u32(1))
+
+
+def transport_next_deadline() -> u64:
+    # The earliest tick at which transport_timers has work (_NEVER if none): what the EL2 timer is armed
+    # with before waiting, and what the simulator wakes the node at.
+    st = _tp.get()
+    cfg = cluster_cfg()
+    best = _NEVER
+    for n in range(u32(0), _peer_bound()):
+        p = st.peers[n]
+        if p.state != PEER_ACTIVE:
+            continue
+        if p.rto_deadline != 0 and p.rto_deadline < best:
+            best = p.rto_deadline
+        if p.ack_due != 0 and p.ack_due < best:
+            best = p.ack_due
+        if p.una != p.next_seq or p.waiting_reqs != 0:
+            t = p.last_heard + ticks_from_us(cfg.lost_after_us)
+            if p.una == p.next_seq:
+                # nothing in flight: the next keepalive is due
+                poke = p.last_heard + ticks_from_us(cfg.keepalive_us)
+                if p.poked_at + ticks_from_us(cfg.keepalive_us) > poke:
+                    poke = p.poked_at + ticks_from_us(cfg.keepalive_us)
+                if poke < t:
+                    t = poke
+            if t < best:
+                best = t
+    return best

@@ -1,0 +1,272 @@
+# A vCPU: entering the guest on this physical CPU and serving every exception the guest takes to EL2
+# (docs/vm-model.md, "Trap dispatch"). vCPUs are pinned 1:1 to physical CPUs: the guest's EL1 registers,
+# FP state and timers stay live in the CPU, only x0-x30/ELR/SPSR pass through the TrapFrame.
+#
+#   guest exit ──> vcpu_trap_sync / vcpu_trap_irq (via pyhv/arch/traps.py's guest hooks)
+#     vgic_sync_from_lrs ─> decode once, act:
+#       data abort (0x24) ─> decode_dabt ─> mmio_dispatch per access ─> decode_complete | inject abort
+#       HVC (0x16) / SMC (0x17) ─> smccc_handle (vPSCI) ─> x0, and resume / vCPU off / halt
+#       MSR/MRS (0x18) ─> sysreg_trap_decode ─> vgicv3_sgi_write (ICC_SGI*R_EL1) | RAZ/WI
+#       WFI (0x01) ─> wfx_handle (docs/wfi-policy.md)
+#       IRQ ─> ack the physical GIC: vtimer 27 / maintenance 25 / EL2 timer 26 / wake-up SGI ─> EOI
+#     vtimer_resample ─> vgic_flush_to_lrs ─> eret (vectors.S)
+# Anything else the guest does gets an undefined-instruction exception and a rate-limited warning: a guest
+# never panics pyhv.
+
+from typing import Final
+
+from pyhv.lang import (
+    PerCpu, Static, Struct, asm_function, dsb, irq_wait, isb, kprint, range, sysreg_read, sysreg_write, tlbi, u32, u64,
+)
+
+from pyhv.arch.decode import (
+    DECODE_CACHE_MAINT, DECODE_OK, DecodedDabt, decode_complete, decode_dabt, decode_fault_ipa,
+)
+from pyhv.arch.el2 import SCTLR_EL1_RESET, SPSR_EL1H_MASKED, el2_from_guest, el2_vm_cpu_setup
+from pyhv.arch.esr import EC_DABT_LOW, EC_HVC64, EC_SMC64, EC_SYS64, EC_WFX, Esr, esr_decode
+from pyhv.arch.frame import TrapFrame
+from pyhv.arch.gic import (
+    GIC_FIRST_SPECIAL, GIC_PRIO_DEFAULT, gic_ack, gic_enable_ppi, gic_enable_sgi, gic_eoi,
+)
+from pyhv.arch.inject import inject_data_abort, inject_undef
+from pyhv.arch.stage2 import stage2_install
+from pyhv.arch.sysreg_trap import (
+    SYSREG_KEY_ICC_ASGI1R, SYSREG_KEY_ICC_SGI0R, SYSREG_KEY_ICC_SGI1R, SysregAccess, sysreg_trap_decode,
+)
+from pyhv.arch.timer import TIMER_HYP_PPI, timer_handle_irq
+from pyhv.core.mmio import MMIO_HANDLED, mmio_dispatch
+from pyhv.core.ratelimit import RateLimit, ratelimit_allow
+from pyhv.core.smccc import smccc_handle
+from pyhv.core.vmstate import vm_config
+from pyhv.core.vpsci import (
+    SMCCC_ACTION_HALT, SMCCC_ACTION_VCPU_OFF, SmcccResult, VpsciBoot, vpsci_vcpu_started,
+)
+from pyhv.core.wfx import wfx_handle
+from pyhv.vdev.vgic import VGIC_MAINT_PPI, VGIC_VTIMER_PPI, vgic_state
+from pyhv.vdev.vgic_lr import (
+    vgic_cpu_init, vgic_flush_to_lrs, vgic_lr_used, vgic_maintenance, vgic_sync_from_lrs,
+)
+from pyhv.vdev.vgicv3_sysreg import vgicv3_sgi_write
+from pyhv.vdev.vtimer import vtimer_fire, vtimer_init, vtimer_resample
+
+A64_INSN_BYTES: Final = u64(4)
+VCPU_WARN_BURST: Final = u32(10)        # guest-misbehaviour warnings per second
+VCPU_KICK_SGI: Final = u32(8)           # physical SGI one CPU sends another to make its vCPU exit
+
+
+class VcpuCpu(Struct):
+    vcpu: u32               # the vCPU this physical CPU runs
+    running: bool           # vcpu_run was called: traps from EL1 are that vCPU's
+    exits: u64              # guest exits (synchronous and IRQ)
+    mmio: u64               # emulated accesses
+    hvc: u64                # HVC/SMC calls
+    irqs: u64               # physical interrupts taken while running the guest
+
+
+class VcpuWarn(Struct):
+    rl: RateLimit
+
+
+_cpu: Final = PerCpu(VcpuCpu)
+_warn: Final = Static(VcpuWarn)
+
+
+@asm_function
+def pyhv_enter_guest(frame: TrapFrame) -> None:
+    # runtime/asm/guest.S: copy the frame onto the EL2 stack, restore it and eret (never returns).
+    ...
+
+
+def vcpu_current() -> u32:
+    return _cpu.get().vcpu
+
+
+def vcpu_is_current(vcpu: u32) -> bool:
+    c = _cpu.get()
+    return c.running and c.vcpu == vcpu
+
+
+def vcpu_stats() -> VcpuCpu:
+    return _cpu.get()
+
+
+def _reset_frame(f: TrapFrame, entry: u64, x0: u64) -> None:
+    # Linux arm64 booting.rst: x0 = DTB (or the PSCI context id), x1-x3 = 0, EL1h, DAIF masked, MMU off.
+    for i in range(u32(31)):
+        f.x[i] = u64(0)
+    f.x[0] = x0
+    f.sp = u64(0)
+    f.elr = entry
+    f.spsr = SPSR_EL1H_MASKED
+
+
+def vcpu_run(vcpu: u32, entry: u64, x0: u64) -> None:
+    # Turn this physical CPU into vCPU `vcpu` and enter the guest at `entry` (EL1h) with x0. Never returns
+    # on hardware; every later guest exception comes back through vcpu_trap_sync / vcpu_trap_irq.
+    c = _cpu.get()
+    c.vcpu = vcpu
+    c.running = True
+    cfg = vm_config()
+    stage2_install()
+    el2_vm_cpu_setup(cfg.vcpus[vcpu].mpidr, u64(0))
+    tlbi("vmalls12e1")
+    dsb("nsh")
+    isb()
+    vgic_cpu_init()
+    vtimer_init(vcpu)
+    gic_enable_ppi(VGIC_MAINT_PPI, GIC_PRIO_DEFAULT)
+    gic_enable_ppi(VGIC_VTIMER_PPI, GIC_PRIO_DEFAULT)
+    gic_enable_ppi(TIMER_HYP_PPI, GIC_PRIO_DEFAULT)
+    gic_enable_sgi(VCPU_KICK_SGI, GIC_PRIO_DEFAULT)
+    f = TrapFrame()
+    _reset_frame(f, entry, x0)
+    vgic_flush_to_lrs(vcpu)
+    pyhv_enter_guest(f)
+
+
+def _warn_ok() -> bool:
+    return ratelimit_allow(_warn.get().rl, VCPU_WARN_BURST)
+
+
+# --- synchronous exceptions -------------------------------------------------------------------------------
+
+def _data_abort(f: TrapFrame, vcpu: u32) -> None:
+    ipa = decode_fault_ipa(f.far, sysreg_read("hpfar_el2"))
+    d = DecodedDabt()
+    err = decode_dabt(f, ipa, d)
+    if err == DECODE_CACHE_MAINT:
+        f.elr += A64_INSN_BYTES         # DC on an emulated device: nothing to maintain
+        return
+    if err != DECODE_OK:
+        if _warn_ok():
+            kprint("vcpu %u: data abort at ipa 0x%x pc 0x%x not decodable (%u): abort injected\n", vcpu, ipa,
+                   f.elr, err)
+        inject_data_abort(f, f.far, False)
+        return
+    c = _cpu.get()
+    for k in range(u32(d.count)):
+        acc = d.acc[k]
+        c.mmio += 1
+        if mmio_dispatch(vcpu, acc) != MMIO_HANDLED:
+            if _warn_ok():
+                kprint("vcpu %u: %s of ipa 0x%x at pc 0x%x: no device, abort injected\n", vcpu,
+                       "write" if acc.is_write else "read", acc.ipa, f.elr)
+            inject_data_abort(f, f.far, acc.is_write)
+            return
+    decode_complete(f, d)
+
+
+def _vcpu_off_wait(f: TrapFrame, vcpu: u32) -> None:
+    # PSCI CPU_OFF: this CPU waits for the next CPU_ON of its vCPU, then restarts it at the new entry.
+    boot = VpsciBoot()
+    while not vpsci_vcpu_started(vcpu, boot):
+        irq_wait()                      # CPU_ON sends the kick SGI
+    _reset_frame(f, boot.entry, boot.context_id)
+    sysreg_write("sctlr_el1", SCTLR_EL1_RESET)     # a CPU_ON entry runs with the MMU off
+    isb()
+
+
+def _smccc(f: TrapFrame, vcpu: u32) -> None:
+    res = SmcccResult()
+    _cpu.get().hvc += 1
+    smccc_handle(vm_config(), vcpu, f.x[0], f.x[1], f.x[2], f.x[3], res)
+    f.x[0] = res.x0
+    if res.action == SMCCC_ACTION_VCPU_OFF:
+        _vcpu_off_wait(f, vcpu)
+    elif res.action == SMCCC_ACTION_HALT:
+        kprint("vcpu %u: the guest asked for power-off/reset, but the VM could not halt\n", vcpu)
+
+
+def _sysreg(f: TrapFrame, vcpu: u32, iss: u32) -> None:
+    a = SysregAccess()
+    sysreg_trap_decode(iss, a)
+    value = u64(0) if a.rt == 31 else f.x[a.rt]
+    f.elr += A64_INSN_BYTES
+    if not a.is_read and a.key == SYSREG_KEY_ICC_SGI1R:
+        vgicv3_sgi_write(vcpu, value, True)
+        return
+    if not a.is_read and (a.key == SYSREG_KEY_ICC_ASGI1R or a.key == SYSREG_KEY_ICC_SGI0R):
+        vgicv3_sgi_write(vcpu, value, False)
+        return
+    if _warn_ok():
+        kprint("vcpu %u: trapped %s of system register key 0x%x: RAZ/WI\n", vcpu,
+               "read" if a.is_read else "write", a.key)
+    if a.is_read and a.rt != 31:
+        f.x[a.rt] = u64(0)
+
+
+def _sync(vcpu: u32) -> bool:
+    # First thing after a guest exit. The vGIC lock is global to the VM: skip it when no list register
+    # was filled at the last flush (lr_used is written only by this CPU). True if the LRs were read back:
+    # then they must be rewritten before the next entry.
+    if vgic_lr_used(vcpu) == 0:
+        return False
+    vgic_sync_from_lrs(vcpu)
+    return True
+
+
+def _entry_tail(vcpu: u32, synced: bool) -> None:
+    # Last thing before every return to the guest. When the LRs are empty and nothing is queued, the flush
+    # is skipped; an interrupt queued concurrently by another CPU comes with a kick, i.e. another exit.
+    vtimer_resample(vcpu)
+    if synced or vgic_state().vcpus[vcpu].ap_count != 0:
+        vgic_flush_to_lrs(vcpu)
+
+
+def vcpu_trap_sync(f: TrapFrame) -> None:
+    # A synchronous exception from the guest (EL1/EL0) on this CPU.
+    c = _cpu.get()
+    vcpu = c.vcpu
+    c.exits += 1
+    synced = _sync(vcpu)
+    e = Esr()
+    esr_decode(f.esr, e)
+    if e.ec == EC_DABT_LOW:
+        _data_abort(f, vcpu)
+    elif e.ec == EC_HVC64:
+        _smccc(f, vcpu)
+    elif e.ec == EC_SMC64:
+        f.elr += A64_INSN_BYTES         # a trapped SMC returns to the SMC itself
+        _smccc(f, vcpu)
+    elif e.ec == EC_SYS64:
+        _sysreg(f, vcpu, e.iss)
+    elif e.ec == EC_WFX:
+        wfx_handle(f, vcpu, e.iss)
+    else:
+        if _warn_ok():
+            kprint("vcpu %u: exception class 0x%x (esr 0x%x) at pc 0x%x: undefined instruction injected\n",
+                   vcpu, e.ec, f.esr, f.elr)
+        inject_undef(f)
+    _entry_tail(vcpu, synced)
+
+
+# --- interrupts -------------------------------------------------------------------------------------------
+
+def _host_irq(vcpu: u32, intid: u32) -> None:
+    if intid == VGIC_VTIMER_PPI:
+        vtimer_fire(vcpu)
+    elif intid == VGIC_MAINT_PPI:
+        vgic_maintenance(vcpu)
+    elif intid == TIMER_HYP_PPI:
+        timer_handle_irq()
+    elif intid == VCPU_KICK_SGI:
+        pass                            # a kick: the exit itself was the point (we flush on the way back)
+    elif _warn_ok():
+        kprint("vcpu %u: host irq %u has no handler\n", vcpu, intid)
+
+
+def vcpu_trap_irq(f: TrapFrame) -> None:
+    # A physical IRQ, taken from the guest or from pyhv's own irq_wait() (WFI policy, CPU_ON wait).
+    c = _cpu.get()
+    guest = c.running and el2_from_guest(f.spsr)
+    synced = False
+    if guest:
+        c.exits += 1
+        c.irqs += 1
+        synced = _sync(c.vcpu)
+    intid = gic_ack()
+    if intid < GIC_FIRST_SPECIAL:
+        _host_irq(c.vcpu, intid)
+        gic_eoi(intid)
+    if guest:
+        _entry_tail(c.vcpu, synced)

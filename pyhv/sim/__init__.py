@@ -1,0 +1,1 @@
+"""Deterministic multi-node simulator of the pyhv cluster code (host Python, not dialect)."""

@@ -1,0 +1,83 @@
+"""Guests on pyhv under QEMU virt (docs/vm-model.md, "How the guest reaches pyhv"): a bare-metal guest
+first (HVC + emulated PL011), then the default Linux guest on GICv3 (1, 2 vCPUs) and GICv2 (2 vCPUs).
+Every assertion reads what the guest printed on its console (the first serial port; pyhv's own log is on
+the second) and QEMU's exit status (0 = the guest's PSCI SYSTEM_OFF powered the node off)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from compiler.build import BuildResult, build_target
+from pyhv.host.payload import guest_qemu_args, write_payload
+from pyhv.host.qemu import RunOptions, RunResult, run_target
+
+from guest_images import HELLO_GUEST, assemble, linux_guest
+
+REPO = Path(__file__).resolve().parents[2]
+RAM = "512M"
+RAM_MIB = 512
+PYHV_RESERVED_MIB = 16          # VM_RESERVED_BYTES of pyhv/core/vm.py
+LINUX_TIMEOUT_S = 150.0
+TESTS = "atomic,mem,timer"
+
+pytestmark = pytest.mark.qemu
+
+
+@pytest.fixture(scope="session")
+def virt_build(build_root: Path) -> BuildResult:
+    return build_target(REPO / "targets" / "qemu-virt", build_root / "qemu-virt", lambda _m: None)
+
+
+def _run(build: BuildResult, extra: tuple[str, ...], gic: int, cpus: int, timeout_s: float) -> RunResult:
+    options = RunOptions(gic_version=gic, cpus=cpus, mem=RAM, timeout_s=timeout_s, extra_args=extra)
+    return run_target(REPO / "targets" / "qemu-virt", build.out_dir, options)
+
+
+def test_a_bare_metal_guest_calls_psci_and_prints_on_its_uart(virt_build: BuildResult, tmp_path: Path) -> None:
+    kernel = tmp_path / "hello.bin"
+    kernel.write_bytes(assemble(HELLO_GUEST))
+    payload = write_payload(tmp_path / "payload.bin", kernel, None, "")
+    log = tmp_path / "pyhv.log"
+    result = _run(virt_build, ("-serial", f"file:{log}", "-initrd", str(payload)), 3, 1, 30.0)
+    assert result.ok, result.output
+    assert "hello from the guest, psci version 0x10001" in result.lines
+    assert "pyhv: the guest powered off" in log.read_text()
+
+
+def _linux(build: BuildResult, tmp_path: Path, gic: int, cpus: int) -> RunResult:
+    guest = linux_guest()
+    if guest is None:
+        pytest.skip("no guest images: run `pyhv guest build` first")
+    kernel, initrd = guest
+    extra = guest_qemu_args(tmp_path, kernel, initrd, f"console=ttyAMA0 panic=-1 pyhv.test={TESTS}")
+    return _run(build, extra, gic, cpus, LINUX_TIMEOUT_S)
+
+
+def _check_linux(result: RunResult, cpus: int) -> None:
+    text = result.output
+    assert result.ok, text[-3000:]
+    assert f"pyhv-guest: nproc={cpus}" in result.lines
+    mem = re.search(r"pyhv-guest: MemTotal:\s+(\d+) kB", text)
+    assert mem is not None
+    guest_ram_kib = (RAM_MIB - PYHV_RESERVED_MIB) * 1024
+    # MemTotal is the guest RAM minus what the kernel keeps for itself (its image, page tables, ...).
+    assert guest_ram_kib * 0.85 < int(mem.group(1)) <= guest_ram_kib
+    assert re.search(rf"atomic-counter: threads={cpus} pinned={cpus} total=(\d+) expected=\1 ok", text)
+    assert "mem-pattern: size=32MiB bad=0 ok" in text
+    assert "timer-check: early=0 ok" in text
+    assert "pyhv-guest: done, powering off" in text
+
+
+def test_linux_boots_on_gicv3_with_one_vcpu(virt_build: BuildResult, tmp_path: Path) -> None:
+    _check_linux(_linux(virt_build, tmp_path, 3, 1), 1)
+
+
+def test_linux_boots_on_gicv3_with_two_vcpus(virt_build: BuildResult, tmp_path: Path) -> None:
+    _check_linux(_linux(virt_build, tmp_path, 3, 2), 2)
+
+
+def test_linux_boots_on_gicv2_with_two_vcpus(virt_build: BuildResult, tmp_path: Path) -> None:
+    _check_linux(_linux(virt_build, tmp_path, 2, 2), 2)
