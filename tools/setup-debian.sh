@@ -17,6 +17,7 @@ command -v qemu-aarch64 >/dev/null || command -v qemu-aarch64-static >/dev/null 
 command -v aarch64-linux-gnu-gcc >/dev/null || need_apt=1
 command -v cpio >/dev/null || need_apt=1
 command -v dtc >/dev/null || need_apt=1
+command -v tshark >/dev/null || need_apt=1
 dpkg --print-foreign-architectures | grep -qx arm64 || need_apt=1
 
 if [ "$need_apt" = 1 ]; then
@@ -30,7 +31,7 @@ if [ "$need_apt" = 1 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends \
     -t bookworm-backports qemu-system-arm qemu-user
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends \
-    gcc-aarch64-linux-gnu libc6-dev-arm64-cross binutils-aarch64-linux-gnu cpio device-tree-compiler file
+    gcc-aarch64-linux-gnu libc6-dev-arm64-cross binutils-aarch64-linux-gnu cpio device-tree-compiler file tshark
 fi
 
 # The editable install must point at THIS checkout (CI clones into a fresh folder).

@@ -78,6 +78,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise CliError("--initrd and --append need --kernel")
     if args.single_thread:
         extra += ("-accel", "tcg,thread=single")
+    if args.nodes > 1:
+        return _run_cluster(args, target, out_dir, extra)
     options = RunOptions(gic_version=args.gic, cpus=args.cpus, mem=args.mem,
                          timeout_s=args.timeout, log_path=out_dir / "serial.log", extra_args=extra)
     result = run_target(target, out_dir, options, echo=True)
@@ -86,6 +88,27 @@ def cmd_run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 124
     return result.exit_status
+
+
+def _run_cluster(args: argparse.Namespace, target: Path, out_dir: Path, extra: tuple[str, ...]) -> int:
+    from pyhv.host.cluster_run import ClusterOptions, run_cluster
+    from pyhv.host.switch_main import faults_from_args
+
+    try:
+        delays = tuple(float(d) for d in args.start_delays.split(",") if d) if args.start_delays else ()
+        faults = faults_from_args(args, "switch-")
+    except ValueError as err:
+        raise CliError(f"bad switch option: {err}") from err
+    options = ClusterOptions(gic_version=args.gic, cpus=args.cpus, mem=args.mem, timeout_s=args.timeout,
+                             start_delays=delays, faults=faults, pcap=args.pcap, echo=True, extra_args=extra,
+                             progress=_progress)
+    result = run_cluster(target, out_dir, args.nodes, options)
+    _progress(f"switch stats in {out_dir / 'switch.json'}" + (f", capture {result.pcap_path}" if args.pcap else ""))
+    if result.timed_out:
+        print(f"pyhv: not every node powered off within {args.timeout} s (logs: {out_dir}/node*.log)",
+              file=sys.stderr)
+        return 124
+    return next((n.exit_status or 1 for n in result.nodes if not n.ok), 0)
 
 
 DIALECT_PACKAGES = ("pyhv/arch", "pyhv/core", "pyhv/drivers", "pyhv/vdev", "pyhv/cluster")
@@ -157,6 +180,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--append", default=None, help="guest bootargs (with --kernel; default: the guest build's)")
     run.add_argument("--single-thread", action="store_true",
                      help="one QEMU TCG thread for all CPUs (more vCPUs than host cores: see docs/wfi-policy.md)")
+    run.add_argument("--nodes", type=int, default=1, help="boot N nodes joined by the cluster switch")
+    run.add_argument("--start-delays", default=None, help="per-node start delays in seconds, e.g. 2,0,1")
+    run.add_argument("--pcap", action="store_true", help="capture the cluster LAN to build/<target>/lan.pcap")
+    from pyhv.host.switch_main import add_fault_arguments
+
+    add_fault_arguments(run, "switch-")
     run.set_defaults(func=cmd_run)
 
     check = sub.add_parser("check", help="mypy --strict plus the dialect checker")

@@ -18,9 +18,9 @@
 # deactivation deactivates the physical interrupt; the host's IRQ path must only drop its priority
 # (EOImode = 1) and leave it active until then.
 
-from typing import Callable, Final
+from typing import Annotated, Callable, Final
 
-from pyhv.lang import range, Ops, OpsSlot, Struct, struct_zero, u8, u32, u64
+from pyhv.lang import Array, Ops, OpsSlot, Struct, range, struct_zero, u8, u32, u64
 
 from pyhv.vdev.vgic import (
     VGIC_MAX_LRS, VGIC_NO_VCPU, VGIC_NOT_IN_LR, VIrq, vgic_deliverable, vgic_irq, vgic_kick,
@@ -43,6 +43,10 @@ class LrState(Struct):
     group1: bool
     eoi_maint: bool         # (hw = False) maintenance interrupt when the guest EOIs it
     source: u8              # (GICv2 SGIs) source CPU the guest reads in GICC_IAR.CPUID
+
+
+class LrBatch(Struct):
+    lr: Annotated[Array[LrState], 16]       # VGIC_MAX_LRS values moved between the LRs and the model
 
 
 class LrOps(Ops):
@@ -122,16 +126,20 @@ def _kick_mask(kicks: u64) -> None:
 
 
 def vgic_sync_from_lrs(vcpu: u32) -> None:
-    # After a guest exit, on the physical CPU that ran `vcpu`.
+    # After a guest exit, on the physical CPU that ran `vcpu`. The LRs are read before the VM lock is
+    # taken: they belong to this CPU alone, and under QEMU an ICH_* access can block on the emulator's
+    # global lock, which must not happen while other CPUs spin on ours.
     st = vgic_state()
     ops = _lr.get()
-    lr = LrState()
+    batch = LrBatch()
+    used = st.vcpus[vcpu].lr_used       # written only by this CPU (flush)
+    for n in range(used):
+        ops.read_lr(u32(n), batch.lr[n])
     kicks = u64(0)
     with st.lock:
         c = st.vcpus[vcpu]
-        for n in range(c.lr_used):
-            ops.read_lr(u32(n), lr)
-            _fold_locked(vgic_irq(vcpu, u32(c.lr_intid[n])), lr)
+        for n in range(used):
+            _fold_locked(vgic_irq(vcpu, u32(c.lr_intid[n])), batch.lr[n])
         c.lr_used = u32(0)
         kicks = _prune_locked(vcpu)
     _kick_mask(kicks)
@@ -169,32 +177,33 @@ def _fill_lr(irq: VIrq, lr: LrState) -> None:
 
 
 def vgic_flush_to_lrs(vcpu: u32) -> None:
-    # Before entering the guest, on the physical CPU that runs `vcpu`.
+    # Before entering the guest, on the physical CPU that runs `vcpu`. The LR values are chosen under the
+    # VM lock and written after it is released (see vgic_sync_from_lrs).
     st = vgic_state()
     ops = _lr.get()
-    lr = LrState()
+    batch = LrBatch()
     nr = vgic_nr_lrs()
+    used = u32(0)
+    underflow = False
     with st.lock:
         vgic_list_sort_locked(vcpu)
         c = st.vcpus[vcpu]
-        used = u32(0)
         queued = u32(0)
         for i in range(c.ap_count):
             irq = vgic_irq(vcpu, u32(c.ap_list[i]))
             if vgic_should_queue(irq):
                 queued += 1
                 if used < nr:
-                    _fill_lr(irq, lr)
-                    ops.write_lr(used, lr)
+                    _fill_lr(irq, batch.lr[used])
                     irq.in_lr = u8(used)
                     c.lr_intid[used] = irq.intid
                     used += 1
-        struct_zero(lr)
-        for n in range(used, nr):
-            ops.write_lr(u32(n), lr)
         c.lr_used = used
         c.underflow = queued > used
-        ops.set_hcr(c.underflow)
+        underflow = c.underflow
+    for n in range(nr):
+        ops.write_lr(u32(n), batch.lr[n])   # entries >= used are still zero: invalid
+    ops.set_hcr(underflow)
 
 
 def vgic_maintenance(vcpu: u32) -> u32:

@@ -1,0 +1,212 @@
+"""Boot N QEMU nodes of one image joined by the cluster switch (host tooling, not dialect): `pyhv run
+targets/qemu-virt --nodes N`.
+
+Node i gets
+    -netdev dgram,id=lan,local.type=unix,local.path=S/node<i>.sock,remote.type=unix,remote.path=S/switch<i>.sock
+    -device virtio-net-device,netdev=lan,mac=52:54:00:00:00:<i+1 in hex> -global virtio-mmio.force-legacy=false
+    -append "pyhv.role=bootstrap|joiner pyhv.cluster=NAME"     (node 0 is the bootstrap)
+where S is a short private directory under /tmp (UNIX socket paths are limited to 108 bytes). QEMU places
+-append in the host DTB's /chosen/bootargs. Nothing else is handed out: ids and peers are discovered.
+Each node's serial console goes to OUT/node<i>.log (node 0's also to stdout when echo is on); nodes start
+after their start delay; the run ends when every node has exited or at the timeout, when the rest are
+killed. The switch runs in a thread of this process; its stats come back in the ClusterResult.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+from pyhv.host.boards import load_board
+from pyhv.host.qemu import RunOptions, image_path, qemu_command
+from pyhv.host.switch import Switch, node_socket_path, switch_socket_path
+from pyhv.host.switch_faults import FaultConfig
+
+
+@dataclass(frozen=True)
+class ClusterOptions:
+    cluster: str = "pyhv"
+    gic_version: int | None = None
+    cpus: int | None = None
+    mem: str | None = None
+    timeout_s: float = 60.0
+    start_delays: tuple[float, ...] = ()      # seconds after the switch is up, per node (missing: 0)
+    faults: FaultConfig = field(default_factory=FaultConfig)
+    pcap: bool = False                        # write OUT/lan.pcap
+    echo: bool = False                        # node 0's console to stdout
+    extra_args: tuple[str, ...] = ()          # appended to every node's QEMU command
+    progress: Callable[[str], None] | None = None
+
+
+@dataclass
+class NodeResult:
+    index: int
+    role: str
+    mac: str
+    command: list[str]
+    log_path: Path
+    exit_status: int | None = None            # None: never started (the run ended first)
+    timed_out: bool = False
+    output: str = ""
+    started_at: float = 0.0                   # time.monotonic() of the QEMU start
+    ended_at: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_status == 0 and not self.timed_out
+
+
+@dataclass
+class ClusterResult:
+    nodes: list[NodeResult]
+    switch_stats: dict[str, object]
+    pcap_path: Path | None
+    elapsed_s: float
+
+    @property
+    def ok(self) -> bool:
+        return all(n.ok for n in self.nodes)
+
+    @property
+    def timed_out(self) -> bool:
+        return any(n.timed_out for n in self.nodes)
+
+
+def node_mac(index: int) -> str:
+    return f"52:54:00:00:00:{index + 1:02x}"
+
+
+def node_role(index: int) -> str:
+    return "bootstrap" if index == 0 else "joiner"
+
+
+def node_qemu_args(sock_dir: Path, index: int, cluster: str) -> tuple[str, ...]:
+    """The QEMU arguments that put node `index` on the switch and tell it its role and cluster."""
+    local, remote = node_socket_path(sock_dir, index), switch_socket_path(sock_dir, index)
+    return ("-netdev", f"dgram,id=lan,local.type=unix,local.path={local},remote.type=unix,remote.path={remote}",
+            "-device", f"virtio-net-device,netdev=lan,mac={node_mac(index)}",
+            "-global", "virtio-mmio.force-legacy=false",
+            "-append", f"pyhv.role={node_role(index)} pyhv.cluster={cluster}")
+
+
+class _Node:
+    def __init__(self, result: NodeResult, echo: bool) -> None:
+        self.result = result
+        self.echo = echo
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.chunks: list[bytes] = []
+        self.reader: threading.Thread | None = None
+        self.log: BinaryIO | None = None
+
+    def start(self) -> None:
+        self.log = open(self.result.log_path, "wb")
+        self.result.started_at = time.monotonic()
+        self.proc = subprocess.Popen(self.result.command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT)
+        self.reader = threading.Thread(target=self._pump, daemon=True)
+        self.reader.start()
+
+    def _pump(self) -> None:
+        assert self.proc is not None and self.proc.stdout is not None and self.log is not None
+        while True:
+            data = os.read(self.proc.stdout.fileno(), 4096)
+            if not data:
+                return
+            self.chunks.append(data)
+            self.log.write(data)
+            self.log.flush()
+            if self.echo:
+                sys.stdout.buffer.write(data)
+                sys.stdout.buffer.flush()
+
+    def poll(self) -> bool:
+        """True once the node has exited (its status recorded)."""
+        if self.proc is None or self.result.exit_status is not None:
+            return self.result.exit_status is not None
+        status = self.proc.poll()
+        if status is None:
+            return False
+        self._finish(status)
+        return True
+
+    def kill(self) -> None:
+        if self.proc is not None and self.result.exit_status is None:
+            self.proc.kill()
+            self.result.timed_out = True
+            self._finish(self.proc.wait())
+
+    def _finish(self, status: int) -> None:
+        self.result.exit_status = status
+        self.result.ended_at = time.monotonic()
+        if self.reader is not None:
+            self.reader.join(timeout=5)
+        if self.log is not None:
+            self.log.close()
+            self.log = None
+        text = b"".join(self.chunks).decode("utf-8", errors="replace")
+        self.result.output = text.replace("\r\n", "\n").replace("\r", "")
+
+
+def run_cluster(target_dir: Path, out_dir: Path, nodes: int, options: ClusterOptions) -> ClusterResult:
+    """Boot `nodes` nodes of the already-built image of target_dir (in out_dir) on one switch; logs go to
+    out_dir/node<i>.log. Never raises on guest behaviour; every QEMU it started is gone when it returns."""
+    if nodes < 1:
+        raise ValueError("a cluster needs at least one node")
+    board = load_board(target_dir)
+    image = image_path(board, out_dir)
+    if not image.exists():
+        raise FileNotFoundError(f"{image} not found: build the target first (pyhv build {target_dir})")
+    say = options.progress if options.progress is not None else (lambda _msg: None)
+    sock_dir = Path(tempfile.mkdtemp(prefix="pyhv-lan-"))
+    pcap_path = out_dir / "lan.pcap" if options.pcap else None
+    switch = Switch(nodes, sock_dir, options.faults, pcap_path, options.cluster, stats_path=out_dir / "switch.json")
+    started = time.monotonic()
+    runners: list[_Node] = []
+    try:
+        switch.start()
+        for i in range(nodes):
+            base = RunOptions(gic_version=options.gic_version, cpus=options.cpus, mem=options.mem,
+                              extra_args=node_qemu_args(sock_dir, i, options.cluster) + options.extra_args)
+            result = NodeResult(i, node_role(i), node_mac(i), qemu_command(board, out_dir, base),
+                                out_dir / f"node{i}.log")
+            runners.append(_Node(result, options.echo and i == 0))
+        delays = [options.start_delays[i] if i < len(options.start_delays) else 0.0 for i in range(nodes)]
+        order = sorted(range(nodes), key=lambda i: (delays[i], i))
+        deadline = started + options.timeout_s
+        next_start = 0
+        while True:
+            now = time.monotonic()
+            while next_start < nodes and now >= started + delays[order[next_start]]:
+                node = runners[order[next_start]]
+                node.start()
+                say(f"node {node.result.index} ({node.result.role}, {node.result.mac}) started, "
+                    f"log {node.result.log_path}")
+                next_start += 1
+            for node in runners:
+                if node.proc is not None and node.result.exit_status is None and node.poll():
+                    say(f"node {node.result.index} exited with status {node.result.exit_status} after "
+                        f"{node.result.ended_at - node.result.started_at:.1f} s")
+            if next_start == nodes and all(n.result.exit_status is not None for n in runners):
+                break
+            if now >= deadline:
+                for node in runners:
+                    if node.proc is not None and node.result.exit_status is None:
+                        node.kill()
+                        say(f"node {node.result.index} killed at the {options.timeout_s:g} s timeout")
+                break
+            time.sleep(0.02)
+    finally:
+        for node in runners:
+            node.kill()
+        switch.stop()
+        shutil.rmtree(sock_dir, ignore_errors=True)
+    return ClusterResult([n.result for n in runners], switch.stats(), pcap_path, time.monotonic() - started)

@@ -1,0 +1,1 @@
+"""Register-level device models the driver tests run against."""
