@@ -9,14 +9,15 @@ from pyhv.lang import panic, range, u16, u32, u64
 
 from pyhv.cluster.clocksync import clock_probe_handler, clock_reply_handler
 from pyhv.cluster.echo import ECHO_MIN_BYTES, echo_handler
+from pyhv.cluster.marker import MARKER_MSG_BYTES, marker_handler
 from pyhv.cluster.membership import (
     TABLE_MSG_BYTES, announce_handler, boot_handler, join_handler, setup_done_handler, table_handler,
     welcome_handler,
 )
 from pyhv.cluster.wire import (
     KIND_CONTROL, KIND_DATAGRAM, KIND_RELIABLE, MSG_ACK, MSG_ANNOUNCE, MSG_BOOT, MSG_CLOCK_PROBE,
-    MSG_CLOCK_REPLY, MSG_ECHO, MSG_JOIN, MSG_KEEPALIVE, MSG_SETUP_DONE, MSG_CLUSTER_TABLE, MSG_TYPES, MSG_WELCOME,
-    MsgRow,
+    MSG_CLOCK_REPLY, MSG_ECHO, MSG_JOIN, MSG_KEEPALIVE, MSG_MARKER, MSG_SETUP_DONE, MSG_CLUSTER_TABLE,
+    MSG_TYPES, MSG_WELCOME, MsgRow,
 )
 
 
@@ -36,6 +37,7 @@ MSG_TABLE: Final = (
     MsgRow(msg_type=MSG_CLOCK_PROBE, kind=KIND_RELIABLE, min_len=u32(32), handler=clock_probe_handler),
     MsgRow(msg_type=MSG_CLOCK_REPLY, kind=KIND_RELIABLE, min_len=u32(32), handler=clock_reply_handler),
     MsgRow(msg_type=MSG_ECHO, kind=KIND_RELIABLE, min_len=ECHO_MIN_BYTES, handler=echo_handler),
+    MsgRow(msg_type=MSG_MARKER, kind=KIND_DATAGRAM, min_len=MARKER_MSG_BYTES, handler=marker_handler),
 )
 
 

@@ -43,7 +43,8 @@ MSG_BOOT: Final = u32(7)                # bootstrap -> member: start the guest
 MSG_CLOCK_PROBE: Final = u32(8)         # member -> bootstrap: clock probe
 MSG_CLOCK_REPLY: Final = u32(9)         # bootstrap -> member: the bootstrap's guest counter
 MSG_ECHO: Final = u32(10)               # request/reply self-test and soak payload
-MSG_TYPES: Final = u32(11)
+MSG_MARKER: Final = u32(11)             # host switch -> broadcast: skew marker (never sent by a node)
+MSG_TYPES: Final = u32(12)
 
 # WireHeader.flags
 F_RELIABLE: Final = u8(1)               # seq is valid: the frame is part of the peer's reliable stream

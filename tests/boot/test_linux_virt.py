@@ -14,7 +14,7 @@ from compiler.build import BuildResult, build_target
 from pyhv.host.payload import guest_qemu_args, write_payload
 from pyhv.host.qemu import RunOptions, RunResult, run_target
 
-from guest_images import HELLO_GUEST, assemble, linux_guest
+from guest_images import BAD_GUEST, HELLO_GUEST, assemble, linux_guest
 
 REPO = Path(__file__).resolve().parents[2]
 RAM = "512M"
@@ -45,6 +45,19 @@ def test_a_bare_metal_guest_calls_psci_and_prints_on_its_uart(virt_build: BuildR
     assert result.ok, result.output
     assert "hello from the guest, psci version 0x10001" in result.lines
     assert "pyhv: the guest powered off" in log.read_text()
+
+
+def test_a_misbehaving_guest_gets_answers_and_pyhv_keeps_running(virt_build: BuildResult, tmp_path: Path) -> None:
+    kernel = tmp_path / "bad.bin"
+    kernel.write_bytes(assemble(BAD_GUEST))
+    payload = write_payload(tmp_path / "payload.bin", kernel, None, "")
+    log = tmp_path / "pyhv.log"
+    result = _run(virt_build, ("-serial", f"file:{log}", "-initrd", str(payload)), 3, 1, 30.0)
+    assert result.ok, result.output
+    assert "NAPR" in result.lines                       # every answer as the specs say (see BAD_GUEST)
+    pyhv_log = log.read_text()
+    assert "no device, abort injected" in pyhv_log and "pyhv: the guest powered off" in pyhv_log
+    assert "PANIC" not in pyhv_log
 
 
 def _linux(build: BuildResult, tmp_path: Path, gic: int, cpus: int, single_thread: bool = False) -> RunResult:
