@@ -145,7 +145,8 @@ def _reg(fdt: FdtBuilder, *ranges: tuple[int, int]) -> None:
 
 def host_dtb(board: Board) -> bytes:
     """The host device tree for a spin-table board with a GICv2 (rpi4): CPUs, memory, GIC-400, timer, PL011,
-    watchdog. Interrupt specifiers follow the GIC binding: <type number flags>, type 1 = PPI, 0 = SPI."""
+    the mini UART for pyhv's log (if the record names one), watchdog. Interrupt specifiers follow the GIC
+    binding: <type number flags>, type 1 = PPI, 0 = SPI."""
     gic = board.gic(2)
     fdt = FdtBuilder()
     # the first page holds the loader's spin-table stub and every release address
@@ -199,6 +200,13 @@ def host_dtb(board: Board) -> bytes:
     _reg(fdt, (board.uart_base, 0x200))
     fdt.prop_u32("interrupts", 0, 121, 4)       # SPI 121 (GIC INTID 153), level high
     fdt.end_node()
+
+    if board.log_uart_base:
+        # the BCM2835 mini UART (DT binding brcm,bcm2835-aux-uart): pyhv's log once the guest owns the PL011
+        fdt.begin_node(f"serial@{board.log_uart_base:x}")
+        fdt.prop_str("compatible", "brcm,bcm2835-aux-uart")
+        _reg(fdt, (board.log_uart_base, 0x40))
+        fdt.end_node()
 
     fdt.begin_node(f"watchdog@{board.watchdog_base:x}")
     fdt.prop_str("compatible", "brcm,bcm2835-pm-wdt")

@@ -9,6 +9,7 @@ Pipeline (every step prints progress; any failure is a BuildError with one clear
      that no text address moved (docs/runtime.md: symtab sits after .text)
   6. objcopy -O binary; stack-depth check (compiler/stack_depth.py); sizes
   7. board outputs: qemu-virt -> pyhv.elf + pyhv.bin; rpi4 -> sdcard/{kernel8.img, config.txt} + host.dtb
+     (a guest payload joins the card later: sdcard_add_payload, called by `pyhv run targets/rpi4 --kernel F`)
 """
 
 from __future__ import annotations
@@ -56,6 +57,14 @@ enable_gic=1
 enable_uart=1
 uart_2ndstage=1
 disable_commandline_tags=1
+{initramfs}"""
+
+# The guest payload (docs/vm-model.md, "How the guest reaches pyhv") at a fixed address, not `followkernel`:
+# right after kernel8.img it would lie inside the 16 MiB pyhv keeps for itself. The firmware then writes
+# /chosen linux,initrd-start/end into host.dtb, where pyhv looks for it. Untested on real hardware.
+RPI4_INITRAMFS_LINE = """\
+# guest payload (kernel + initrd + bootargs, pyhv/host/payload.py); the firmware names it in /chosen
+initramfs payload.bin {payload_addr:#x}
 """
 
 
@@ -240,14 +249,43 @@ def link_image(board: Board, target_dir: Path, out_dir: Path, gen_dir: Path, c_s
         board_gen.write_if_changed(dtb, board_gen.host_dtb(board))
         outputs.append(dtb)
     if board.output_format is OutputFormat.SD_CARD:
-        card = out_dir / "sdcard"
-        card.mkdir(exist_ok=True)
-        shutil.copyfile(image, card / "kernel8.img")
-        shutil.copyfile(out_dir / "host.dtb", card / "host.dtb")
-        (card / "config.txt").write_text(RPI4_CONFIG_TXT.format(load_addr=board.load_addr))
-        outputs += [card / "kernel8.img", card / "config.txt", card / "host.dtb"]
-        image = card / "kernel8.img"
+        outputs += write_sdcard(board, out_dir, image)
+        image = out_dir / "sdcard" / "kernel8.img"
     return BuildResult(board, out_dir, elf, image, _sizes(elf), stack, outputs)
+
+
+def sdcard_config_txt(board: Board, with_payload: bool) -> str:
+    """config.txt of the SD card; with_payload adds the `initramfs payload.bin <addr>` line."""
+    initramfs = RPI4_INITRAMFS_LINE.format(payload_addr=board.payload_addr) if with_payload else ""
+    return RPI4_CONFIG_TXT.format(load_addr=board.load_addr, initramfs=initramfs)
+
+
+def write_sdcard(board: Board, out_dir: Path, image: Path, payload: Path | None = None) -> list[Path]:
+    """out_dir/sdcard/{kernel8.img, host.dtb, config.txt} (+ payload.bin when `payload` is given; a stale
+    payload.bin is removed otherwise). Returns the files written."""
+    card = out_dir / "sdcard"
+    card.mkdir(exist_ok=True)
+    shutil.copyfile(image, card / "kernel8.img")
+    shutil.copyfile(out_dir / "host.dtb", card / "host.dtb")
+    files = [card / "kernel8.img", card / "config.txt", card / "host.dtb"]
+    if payload is not None:
+        if board.payload_addr == 0:
+            raise BuildError(f"board {board.name} has no payload_addr for the SD card's guest payload")
+        if payload.resolve() != (card / "payload.bin").resolve():
+            shutil.copyfile(payload, card / "payload.bin")
+        files.append(card / "payload.bin")
+    elif (card / "payload.bin").exists():
+        (card / "payload.bin").unlink()
+    (card / "config.txt").write_text(sdcard_config_txt(board, payload is not None))
+    return files
+
+
+def sdcard_add_payload(board: Board, out_dir: Path, payload: Path) -> list[Path]:
+    """Put a packed guest payload on an already-built SD card (`pyhv run targets/rpi4 --kernel F`)."""
+    image = out_dir / "pyhv.bin"
+    if not image.exists():
+        raise BuildError(f"{image} not found: build the target first")
+    return write_sdcard(board, out_dir, image, payload)
 
 
 def build_target(target_dir: Path, out_dir: Path, progress: Progress) -> BuildResult:

@@ -24,7 +24,8 @@ def c_string(s: str) -> str:
             out.append(c)
         else:
             out.append(f"\\{ch:03o}")
-    return '"' + "".join(out) + '"'
+    # Strings are `const u8 *` in the C: no plain `char` (its signedness is implementation-defined).
+    return '((const u8 *)"' + "".join(out) + '")'
 
 
 def c_type(t: Type) -> str:
@@ -33,7 +34,7 @@ def c_type(t: Type) -> str:
     if isinstance(t, BoolT):
         return "bool"
     if isinstance(t, StrT):
-        return "const char *"
+        return "const u8 *"
     if isinstance(t, StructT):
         return f"struct {t.name} *"
     if isinstance(t, OpsT):

@@ -57,16 +57,16 @@ def _helpers(t: IntT) -> list[str]:
                    f" : ({n})(a >> c); }}")
         mn = f"(-{t.max}{'LL' if b == 64 else ''} - 1)"
         for op, sym, special in (("sdiv", "/", "a"), ("srem", "%", "0")):
-            out.append(f"static inline {n} pyhv_{op}_{n}({n} a, {n} b, const char *file, uint32_t line) {{\n"
-                       f"    if (b == 0) panic_at(file, line, \"division by zero\");\n"
+            out.append(f"static inline {n} pyhv_{op}_{n}({n} a, {n} b, const u8 *file, uint32_t line) {{\n"
+                       f"    if (b == 0) panic_at(file, line, (const u8 *)\"division by zero\");\n"
                        f"    if (a == {mn} && b == -1) return ({n}){special};\n"
                        f"    return ({n})(a {sym} b);\n}}")
     else:
         out.append(f"static inline {n} pyhv_shr_{n}({n} a, uint64_t c) {{ return c >= {b} ? ({n})0 : "
                    f"({n})(a >> c); }}")
         for op, sym in (("div", "/"), ("rem", "%")):
-            out.append(f"static inline {n} pyhv_{op}_{n}({n} a, {n} b, const char *file, uint32_t line) {{\n"
-                       f"    if (b == 0) panic_at(file, line, \"division by zero\");\n"
+            out.append(f"static inline {n} pyhv_{op}_{n}({n} a, {n} b, const u8 *file, uint32_t line) {{\n"
+                       f"    if (b == 0) panic_at(file, line, (const u8 *)\"division by zero\");\n"
                        f"    return ({n})(a {sym} b);\n}}")
     return out
 
@@ -92,15 +92,15 @@ def rt_h() -> str:
         "struct pyhv_spinlock { u32 next; u32 owner; };",
         "",
         "/* pyhv/core/panic.py: print file:line and message, stop this CPU. */",
-        "void panic_at(const char *file, u32 line, const char *msg) PYHV_NORETURN;",
+        "void panic_at(const u8 *file, u32 line, const u8 *msg) PYHV_NORETURN;",
         "/* pyhv/core/printk.py: the targets of kprint() lowering. */",
-        "void printk_begin(void);", "void printk_end(void);", "void printk_str(const char *s);",
+        "void printk_begin(void);", "void printk_end(void);", "void printk_str(const u8 *s);",
         "void printk_char(u8 c);", "void printk_udec(u64 v);", "void printk_sdec(i64 v);",
         "void printk_hex(u64 v, u32 width);",
         "",
         "static inline uint64_t pyhv_count_signed(int64_t c) { return c < 0 ? 255u : (uint64_t)c; }",
-        "static inline u64 pyhv_index(u64 i, u64 n, const char *file, u32 line) {",
-        "    if (i >= n) panic_at(file, line, \"array index out of range\");",
+        "static inline u64 pyhv_index(u64 i, u64 n, const u8 *file, u32 line) {",
+        "    if (i >= n) panic_at(file, line, (const u8 *)\"array index out of range\");",
         "    return i;",
         "}",
         "static inline void pyhv_zero(void *p, u64 n) {",

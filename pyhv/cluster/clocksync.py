@@ -5,6 +5,9 @@
 # a member only steps forward (lowers CNTVOFF). A member whose oscillator is fast runs ahead instead; it
 # reports that lead in its probes and the bootstrap steps ITS guest counter forward by it, so the cluster
 # follows the fastest clock and the skew stays bounded (the bound is derived in docs/protocol.md).
+# A reply whose round trip reached the transport's retransmit timeout (rto_min_us) was held up by loss
+# recovery (a retransmit, or queued behind a lost frame on the in-order stream): it is never a sample, so a
+# round trip floor (min_rtt) is only ever learned from a round with an undelayed-looking probe.
 #
 # The register belongs to the EL2 code: it is written through the ClockOps slot (CLOCK_SYSREG_OPS writes
 # CNTVOFF_EL2 directly; the vCPU context switch may install its own).
@@ -59,8 +62,8 @@ class ClockState(Struct):
     best_rtt: u64
     best_offset: u64        # CNTVOFF the best sample of the round asks for
     best_epoch: u64
-    min_rtt: u64            # smallest round trip seen (0: none yet)
-    rejected: u64           # rounds whose best sample was too slow to trust
+    min_rtt: u64            # smallest usable round trip seen (0: none yet); always < the retransmit timeout
+    rejected: u64           # rounds without a usable sample, or whose best sample was too slow to trust
     steps: u64              # CNTVOFF changes after the guest started
     rounds: u64
     active: u32             # member: probing
@@ -183,7 +186,10 @@ def clock_reply_handler(src: u16, req_id: u32, payload: u64, length: u32) -> Non
     t4 = timer_now()
     rtt = t4 - m.t1
     st.replies += 1
-    if rtt < st.best_rtt:
+    # A round trip at or over the retransmit timeout means the probe or the reply was retransmitted or held
+    # behind a lost frame: its error is not bounded by the path delays, so it is not a sample.
+    usable = rtt < ticks_from_us(cluster_cfg().rto_min_us)
+    if usable and rtt < st.best_rtt:
         st.best_rtt = rtt
         # At our physical time t1 + rtt/2 the bootstrap's guest counter read t2.
         st.best_offset = m.t1 + rtt // 2 - m.t2
@@ -194,6 +200,14 @@ def clock_reply_handler(src: u16, req_id: u32, payload: u64, length: u32) -> Non
 
 def _apply(st: ClockState) -> None:
     st.rounds += 1
+    if st.best_rtt == _NEVER:
+        # No usable sample (every reply reached the retransmit timeout): learn nothing, not even min_rtt,
+        # which would otherwise vouch for equally delayed rounds later. An unsynced member (not yet set up)
+        # retries after one probe gap instead of a whole resync period.
+        st.rejected += 1
+        if st.synced == 0:
+            st.next_probe_at = timer_now() + ticks_from_us(cluster_cfg().probe_gap_us)
+        return
     if st.min_rtt == 0 or st.best_rtt < st.min_rtt:
         st.min_rtt = st.best_rtt
     if st.synced == 1 and st.best_rtt > st.min_rtt * 2:

@@ -118,6 +118,16 @@ def _send_table(node: u16) -> None:
     transport_send(node, MSG_CLUSTER_TABLE, u8(0), u32(0), addr_of(cluster_table()), TABLE_MSG_BYTES)
 
 
+def _publish_table() -> None:
+    # Bootstrap: the table changed (a member admitted, or `booted` set). Every change bumps the generation
+    # and goes to every member, so all copies stay equal; the stream is in order, so a member applies the
+    # table before any message the bootstrap queues after it (BOOT sees booted = 1).
+    t = cluster_table()
+    t.generation += 1
+    for n in range(u16(1), u16(t.count)):
+        _send_table(n)
+
+
 def _send_gen(node: u16, msg_type: u32) -> None:
     m = GenerationMsg()
     m.generation = cluster_table().generation
@@ -161,6 +171,7 @@ def _maybe_boot(st: MemberState) -> None:
         return
     st.state = M_BOOTED
     t.booted = u32(1)
+    _publish_table()
     clocksync_guest_started()
     kprint("cluster: booting with %u nodes, %u vCPUs\n", t.count, cluster_vcpu_total())
     for n in range(u16(1), u16(t.count)):
@@ -223,13 +234,11 @@ def join_handler(src: u16, req_id: u32, payload: u64, length: u32) -> None:
         e.mtu = j.mtu
         e.present = u32(1)
         t.count += 1
-        t.generation += 1
         transport_add_peer(u16(w.node), j.mac)
         kprint("cluster: node %u is %x: %u CPUs (vCPUs %u..), %u MiB\n", w.node, j.mac, j.cpus, e.vcpu_base,
                j.ram_bytes >> 20)
         transport_send_datagram(j.mac, NODE_NONE, MSG_WELCOME, addr_of(w), u32(32))
-        for n in range(u16(1), u16(t.count)):
-            _send_table(n)
+        _publish_table()
         return
     transport_send_datagram(j.mac, NODE_NONE, MSG_WELCOME, addr_of(w), u32(32))
 

@@ -1,7 +1,8 @@
 # The guest's device tree, generated at run time from the VmConfig (docs/vm-model.md) with the dialect
 # FDT writer (fdt_write.py). Bindings followed (Linux Documentation/devicetree/bindings): cpus/cpu,
 # numa.txt (numa-node-id, numa-distance-map-v1), arm,gic-v3 / arm,gic (cortex-a15-gic), arm,arch_timer,
-# arm,psci, fixed-clock, arm,pl011 + arm,primecell, virtio,mmio, chosen.
+# arm,psci, fixed-clock, arm,pl011 + arm,primecell, virtio,mmio, chosen; and pyhv's own "pyhv,clusterinfo"
+# (examples/clusterinfo: compatible + reg only, no interrupt).
 #
 # Possible-but-absent vCPUs: every possible vCPU gets a cpu node; absent ones carry status = "disabled".
 # The DT spec reads "disabled" on a cpu as "quiescent, can be started through its enable-method". Linux
@@ -25,8 +26,8 @@ from pyhv.core.fdt_write import (
     fdt_w_put_byte, fdt_w_put_chars, fdt_w_put_hex, fdt_w_put_str, fdt_w_put_u32, fdt_w_put_u64, fdt_w_reserve,
 )
 from pyhv.core.vmconfig import (
-    GIC_DIST_SIZE, GICV2_CPU_SIZE, UART_SIZE, VIRTIO_MMIO_SIZE, VM_BOOTARGS_MAX, VmConfig, vmconfig_distance,
-    vmconfig_gic_redist_size,
+    CLUSTERINFO_SIZE, GIC_DIST_SIZE, GICV2_CPU_SIZE, UART_SIZE, VIRTIO_MMIO_SIZE, VM_BOOTARGS_MAX, VmConfig,
+    vmconfig_distance, vmconfig_gic_redist_size,
 )
 
 GUEST_FDT_PHANDLE_GIC: Final = u32(1)
@@ -193,6 +194,15 @@ def _virtio(w: FdtWriter, cfg: VmConfig) -> None:
         fdt_w_end_node(w)
 
 
+def _clusterinfo(w: FdtWriter, cfg: VmConfig) -> None:
+    if cfg.clusterinfo_base == 0:
+        return
+    fdt_w_begin_node_at(w, "pyhv-clusterinfo", cfg.clusterinfo_base)
+    fdt_w_prop_str(w, "compatible", "pyhv,clusterinfo")
+    fdt_w_prop_reg(w, cfg.clusterinfo_base, CLUSTERINFO_SIZE)
+    fdt_w_end_node(w)
+
+
 def _chosen(w: FdtWriter, cfg: VmConfig) -> None:
     fdt_w_begin_node(w, "chosen")
     fdt_w_prop_begin(w, "bootargs")
@@ -251,6 +261,7 @@ def guest_fdt_build(cfg: VmConfig, buf: u64, size: u32) -> u32:
     _psci(w)
     _uart(w, cfg)
     _virtio(w, cfg)
+    _clusterinfo(w, cfg)
     _chosen(w, cfg)
     fdt_w_end_node(w)
     return fdt_w_finish(w)

@@ -25,6 +25,7 @@ from pyhv.arch.gic import (
 from pyhv.arch.psci import PSCI_SUCCESS, psci_cpu_on, spin_table_release
 from pyhv.arch.timer import TIMER_HYP_PPI, timer_arm_ticks, timer_freq_hz, timer_irq_count, timer_now
 from pyhv.arch.traps import trap_brk_count
+from pyhv.cluster.boot import cluster_boot_main, cluster_boot_requested
 from pyhv.core.devices import devices_probe_console, devices_probe_gic, devices_probe_power
 from pyhv.core.fdt import FDT_NONE, fdt_addr, fdt_init
 from pyhv.core.hostinfo import (
@@ -154,6 +155,9 @@ def hv_main(dtb: u64) -> None:
     kprint("counter: %u Hz\n", timer_freq_hz())
     kprint("console: pl011 at 0x%x\n", console)
     devices_probe_power()
+    if cluster_boot_requested():
+        cluster_boot_main()             # pyhv.role= in the bootargs: cluster bring-up, then power off
+        return
     if vm_find_payload():
         # A guest payload instead of the self-test (docs/vm-model.md): set the VM up, start the other
         # CPUs (they wait for the guest's CPU_ON), become vCPU 0.

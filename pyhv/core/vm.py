@@ -38,16 +38,18 @@ from pyhv.core.loader import LOADER_OK, KernelImage, loader_parse_image, loader_
 from pyhv.core.mmio import MMIO_REG_OK, MmioCatalog, MmioDevice, mmio_register, mmio_set_catalog
 from pyhv.core.payload import PAYLOAD_OK, Payload, payload_looks_valid, payload_parse, payload_report
 from pyhv.core.power import power_off
+from pyhv.core.printk import printk_set_console
 from pyhv.core.vcpu import VCPU_KICK_SGI, vcpu_is_current, vcpu_run, vcpu_trap_irq, vcpu_trap_sync
 from pyhv.core.vmconfig import (
-    GIC_DIST_SIZE, GICV2_CPU_SIZE, UART_SIZE, VMCFG_OK, vmconfig_gic_redist_size, vmconfig_set_bootargs_at,
-    vmconfig_single_node, vmconfig_validate,
+    CLUSTERINFO_SIZE, GIC_DIST_SIZE, GICV2_CPU_SIZE, UART_SIZE, VMCFG_OK, vmconfig_gic_redist_size,
+    vmconfig_set_bootargs_at, vmconfig_single_node, vmconfig_validate,
 )
 from pyhv.core.vmstate import vm_ipa_to_host, vm_state
 from pyhv.core.vpsci import (
     VPSCI_RET_INTERNAL_FAILURE, VPSCI_RET_SUCCESS, VcpuPowerOps, VpsciBoot, vpsci_init, vpsci_set_power_ops,
     vpsci_vcpu_started,
 )
+from pyhv.drivers.bcm2835_aux_uart import AUX_UART_CONSOLE_OPS, aux_uart_init
 from pyhv.drivers.pl011 import pl011_init
 from pyhv.vdev.vgic import VGIC_OK, VgicHostOps, vgic_init, vgic_inject, vgic_set_host_ops, vgic_set_vcpu_mpidr
 from pyhv.vdev.vgic_lr import vgic_set_lr_ops
@@ -57,6 +59,9 @@ from pyhv.vdev.vgicv2_dist import VGICV2_DIST_DEVICE
 from pyhv.vdev.vgicv3_dist import VGICV3_DIST_DEVICE
 from pyhv.vdev.vgicv3_redist import VGICV3_REDIST_DEVICE, vgicv3_redist_reset
 from pyhv.vdev.vpl011 import VPL011_DEVICE, Vpl011Ops, vpl011_reset, vpl011_set_ops
+
+# A user module outside pyhv/ (docs/writing-a-module.md): the compiler finds it from the repository root.
+from examples.clusterinfo.clusterinfo import CLUSTERINFO_DEVICE, clusterinfo_reset
 
 VM_RESERVED_BYTES: Final = u64(16 << 20)    # host RAM kept by pyhv (image, stacks, stage-2 tables)
 VM_S2_POOL_PAGES: Final = u32(256)          # 1 MiB of stage-2 tables
@@ -70,6 +75,7 @@ DEV_GICD_V3: Final = u32(0)                 # MMIO catalogue indices
 DEV_GICR_V3: Final = u32(1)
 DEV_UART: Final = u32(2)
 DEV_GICD_V2: Final = u32(3)
+DEV_CLUSTERINFO: Final = u32(4)
 
 PL011_DR: Final = u64(0x000)                # the host UART the guest console drains into (ARM DDI 0183)
 PL011_FR: Final = u64(0x018)
@@ -102,6 +108,8 @@ def _device(i: u32) -> MmioDevice:
         return VGICV3_REDIST_DEVICE
     if i == DEV_GICD_V2:
         return VGICV2_DIST_DEVICE
+    if i == DEV_CLUSTERINFO:
+        return CLUSTERINFO_DEVICE
     return VPL011_DEVICE
 
 
@@ -207,6 +215,15 @@ def _second_uart(first: u64) -> u64:
     return u64(0)
 
 
+def _aux_uart() -> u64:
+    # Base of an enabled BCM2835 mini UART (rpi4: pyhv's log once the guest owns the PL011), 0 if none.
+    reg = FdtReg()
+    node = fdt_find_compatible(FDT_NONE, "brcm,bcm2835-aux-uart")
+    if node == FDT_NONE or not fdt_node_enabled(node) or not fdt_reg(node, u32(0), reg):
+        return u64(0)
+    return reg.addr
+
+
 def _gicv2_frame(index: u32) -> u64:
     # reg entry `index` of the host GICv2 node: 2 = GICH (hypervisor control), 3 = GICV (virtual CPU if).
     reg = FdtReg()
@@ -266,6 +283,9 @@ def vm_setup_devices() -> u32:
     vgic_set_host_ops(VM_VGIC_HOST_OPS)
     mmio_set_catalog(VM_CATALOG)
     ok = mmio_register(cfg.uart_base, UART_SIZE, DEV_UART) == MMIO_REG_OK
+    if cfg.clusterinfo_base != 0:
+        clusterinfo_reset()
+        ok = ok and mmio_register(cfg.clusterinfo_base, CLUSTERINFO_SIZE, DEV_CLUSTERINFO) == MMIO_REG_OK
     if cfg.gic_version == 3:
         vgic_set_lr_ops(VGIC_V3_LR_OPS)
         vgicv3_redist_reset()
@@ -327,6 +347,13 @@ def vm_prepare(console_base: u64) -> u32:
         kprint("vm: pyhv log continues on the pl011 at 0x%x; the guest console is 0x%x\n", log_uart,
                console_base)
         pl011_init(log_uart)
+    else:
+        log_uart = _aux_uart()
+        if log_uart != 0:
+            kprint("vm: pyhv log continues on the mini uart at 0x%x; the guest console is 0x%x\n", log_uart,
+                   console_base)
+            aux_uart_init(log_uart)
+            printk_set_console(AUX_UART_CONSOLE_OPS)
     trap_set_guest_ops(VM_TRAP_OPS)
     st.active = True
     return VM_OK

@@ -12,6 +12,7 @@
 #   0x080A_0000  GICR, GICv3 (128 KiB per possible vCPU)
 #   0x0900_0000  PL011 (4 KiB), SPI 1
 #   0x0A00_0000  virtio-mmio slots (512 B each), SPI 16 + slot
+#   0x0A10_0000  pyhv cluster info (4 KiB, examples/clusterinfo; free in QEMU virt's map too)
 #   0x4000_0000  RAM
 
 from typing import Annotated, Final
@@ -33,6 +34,7 @@ GICV2_CPU_SIZE: Final = u64(0x2000)      # GICC frame
 GICV3_REDIST_SIZE: Final = u64(0x20000)  # one redistributor: RD_base + SGI_base frames
 UART_SIZE: Final = u64(0x1000)
 VIRTIO_MMIO_SIZE: Final = u64(0x200)
+CLUSTERINFO_SIZE: Final = u64(0x1000)   # examples/clusterinfo register window
 
 VM_GICD_BASE: Final = u64(0x08000000)
 VM_GICC_BASE: Final = u64(0x08010000)
@@ -41,6 +43,7 @@ VM_UART_BASE: Final = u64(0x09000000)
 VM_UART_SPI: Final = u32(1)
 VM_VIRTIO_BASE: Final = u64(0x0A000000)
 VM_VIRTIO_SPI: Final = u32(16)
+VM_CLUSTERINFO_BASE: Final = u64(0x0A100000)
 VM_RAM_BASE: Final = u64(0x40000000)
 VM_NR_SPIS: Final = u32(64)
 
@@ -104,6 +107,7 @@ class VmConfig(Struct):
     initrd_size_bytes: u64                          # 0: no initrd
     dtb_ipa: u64
     dtb_size_bytes: u64
+    clusterinfo_base: u64                           # examples/clusterinfo window; 0: absent
 
 
 def vmconfig_mpidr(node: u32, cpu: u32) -> u64:
@@ -223,7 +227,8 @@ def vmconfig_gic_redist_size(cfg: VmConfig) -> u64:
 def vmconfig_single_node(cfg: VmConfig, nr_vcpus: u32, max_vcpus: u32, ram_size_bytes: u64,
                          gic_version: u32) -> None:
     # Today's VM: one node, vCPUs 0..max_vcpus-1 on node 0 (present: the first nr_vcpus), one RAM region
-    # at VM_RAM_BASE, one NUMA node, the default IPA map, no virtio slot, empty bootargs.
+    # at VM_RAM_BASE, one NUMA node, the default IPA map (cluster info included), no virtio slot, empty
+    # bootargs.
     # Call vmconfig_validate afterwards: out-of-range arguments are reported there.
     for i in range(u32(0), max_vcpus if max_vcpus < VM_MAX_VCPUS else VM_MAX_VCPUS):
         vmconfig_add_vcpu(cfg, u32(0), u32(i), u32(0))
@@ -238,6 +243,7 @@ def vmconfig_single_node(cfg: VmConfig, nr_vcpus: u32, max_vcpus: u32, ram_size_
     cfg.gicr_base = VM_GICR_BASE
     cfg.uart_base = VM_UART_BASE
     cfg.uart_spi = VM_UART_SPI
+    cfg.clusterinfo_base = VM_CLUSTERINFO_BASE
     cfg.bootargs[0] = u8(0)
 
 
@@ -245,7 +251,7 @@ def vmconfig_single_node(cfg: VmConfig, nr_vcpus: u32, max_vcpus: u32, ram_size_
 
 class _Ranges(Struct):
     n: u32
-    r: Annotated[Array[VmRange], 32]     # RAM regions + GICD + GICC/GICR + UART + virtio slots
+    r: Annotated[Array[VmRange], 32]     # RAM regions + GICD + GICC/GICR + UART + virtio slots + cluster info
 
 
 def _push_range(ranges: _Ranges, base: u64, size_bytes: u64) -> None:
@@ -343,6 +349,8 @@ def _validate_overlaps(cfg: VmConfig) -> u32:
     _push_range(rs, cfg.uart_base, UART_SIZE)
     for i in range(u32(0), cfg.nr_virtio):
         _push_range(rs, cfg.virtio[i].base, VIRTIO_MMIO_SIZE)
+    if cfg.clusterinfo_base != 0:
+        _push_range(rs, cfg.clusterinfo_base, CLUSTERINFO_SIZE)
     for i in range(u32(0), rs.n):
         a = rs.r[i]
         if a.base + a.size_bytes < a.base:

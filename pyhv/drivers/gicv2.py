@@ -5,7 +5,7 @@
 
 from typing import Final
 
-from pyhv.lang import range, Static, Struct, dsb, mmio_read32, mmio_write8, mmio_write32, panic, u8, u32, u64
+from pyhv.lang import range, PerCpu, Static, Struct, dsb, mmio_read32, mmio_write8, mmio_write32, panic, u8, u32, u64
 
 from pyhv.arch.gic import GIC_PMR_ALLOW_ALL, GIC_PRIO_DEFAULT, GicOps, gic_typer_nr_irqs
 from pyhv.core.fdt_reg import FdtReg, fdt_reg
@@ -39,6 +39,13 @@ class Gicv2State(Struct):
 
 
 _gicv2: Final = Static(Gicv2State)
+
+
+class Gicv2Cpu(Struct):
+    iar: u32                # the last GICC_IAR value read on this CPU, source CPU ID included
+
+
+_gicv2_cpu: Final = PerCpu(Gicv2Cpu)
 
 
 def gicv2_probe(node: u32) -> bool:
@@ -103,11 +110,18 @@ def gicv2_send_sgi(mpidr: u64, intid: u32) -> None:
 
 
 def gicv2_ack() -> u32:
-    return mmio_read32(_gicv2.get().gicc + GICC_IAR) & GICC_IAR_INTID
+    iar = mmio_read32(_gicv2.get().gicc + GICC_IAR)
+    _gicv2_cpu.get().iar = iar
+    return iar & GICC_IAR_INTID
 
 
 def gicv2_eoi(intid: u32) -> None:
-    mmio_write32(_gicv2.get().gicc + GICC_EOIR, intid)
+    # For an SGI, EOIR must carry the source CPU ID that IAR returned with it (IHI 0048B §4.4.5): a real
+    # GIC-400 would otherwise leave the SGI active and never signal that source's SGIs again (QEMU's model
+    # ignores the field). The value comes from this CPU's last acknowledge when the INTID matches.
+    iar = _gicv2_cpu.get().iar
+    value = iar if (iar & GICC_IAR_INTID) == intid else intid
+    mmio_write32(_gicv2.get().gicc + GICC_EOIR, value)
 
 
 def gicv2_nr_irqs() -> u32:

@@ -88,6 +88,8 @@ class Board:
     spin_table_release_addrs: tuple[int, ...] = ()   # spin-table only: cpu-release-addr per CPU
     watchdog_base: int = 0            # BCM2835_WATCHDOG power-off only: PM/watchdog block
     dtb_ram_bytes: int = 0            # generated DTB only: RAM size written to /memory (a loader may fix it)
+    log_uart_base: int = 0            # generated DTB only: a second UART for pyhv's log (rpi4: the mini UART)
+    payload_addr: int = 0             # SD card only: where config.txt's `initramfs` puts the guest payload
 
     def gic(self, version: int | None) -> Gic:
         """The GIC record for `version` (None = the board's default)."""

@@ -5,6 +5,8 @@
     pyhv check              mypy --strict on the sources, then the dialect checker on every dialect module
     pyhv guest build        the default Linux guest (Debian arm64 cloud kernel + busybox initramfs)
     pyhv bench compile      compiler and build speed, image size (docs/bench.md)
+    pyhv bench boot         Linux boot time to init, on pyhv vs bare QEMU, as a ratio (docs/bench.md)
+    pyhv bench trap         trap round trip (HVC, emulated register read) in guest counter ticks
     pyhv sim --seeds N      deterministic multi-node simulation campaign of the cluster protocol
 
 Every failure is reported as one clear message and a non-zero exit status, never a traceback (an internal
@@ -56,6 +58,21 @@ def cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sdcard_payload(target: Path, out_dir: Path) -> None:
+    """SD-card boards (rpi4): the packed payload also goes on the card, with its config.txt line."""
+    from compiler.build import BuildError, sdcard_add_payload
+    from pyhv.host.boards import OutputFormat, load_board
+
+    board = load_board(target)
+    if board.output_format is not OutputFormat.SD_CARD:
+        return
+    try:
+        sdcard_add_payload(board, out_dir, out_dir / "payload.bin")
+    except BuildError as err:
+        raise CliError(str(err)) from err
+    _progress(f"sd card: {out_dir / 'sdcard' / 'payload.bin'} (config.txt: initramfs at {board.payload_addr:#x})")
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from pyhv.host.qemu import RunOptions, run_target
 
@@ -74,6 +91,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         except PayloadError as err:
             raise CliError(str(err)) from err
         _progress(f"guest payload {out_dir / 'payload.bin'}; pyhv's log goes to {out_dir / 'pyhv.log'}")
+        _sdcard_payload(target, out_dir)
     elif args.initrd is not None or args.append is not None:
         raise CliError("--initrd and --append need --kernel")
     if args.single_thread:
@@ -157,6 +175,42 @@ def cmd_bench_compile(args: argparse.Namespace) -> int:
     return bench_main(args.target, args.repeat)
 
 
+def _bench_image(args: argparse.Namespace) -> Path:
+    """build/qemu-virt, built first with --build; an error when there is no image to run."""
+    target = _target_dir("targets/qemu-virt")
+    if args.build:
+        cmd_build(argparse.Namespace(target=str(target)))
+    out_dir = BUILD_ROOT / target.name
+    if not (out_dir / "pyhv.bin").is_file():
+        raise CliError(f"{out_dir / 'pyhv.bin'} not found: run `pyhv build targets/qemu-virt` or pass --build")
+    return out_dir
+
+
+def cmd_bench_boot(args: argparse.Namespace) -> int:
+    from pyhv.host.bench_guest import BenchError, bench_boot
+
+    out_dir = _bench_image(args)
+    _progress(f"boot benchmark: {args.repeat} runs on pyhv and {args.repeat} on bare QEMU")
+    try:
+        lines = bench_boot(out_dir, BUILD_ROOT / "guest", args.cpus, args.gic, args.repeat, args.mem)
+    except BenchError as err:
+        raise CliError(str(err)) from err
+    print("\n".join(lines))
+    return 0
+
+
+def cmd_bench_trap(args: argparse.Namespace) -> int:
+    from pyhv.host.bench_guest import BenchError, bench_trap
+
+    out_dir = _bench_image(args)
+    try:
+        lines = bench_trap(out_dir, args.iterations, args.repeat, args.gic)
+    except BenchError as err:
+        raise CliError(str(err)) from err
+    print("\n".join(lines))
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pyhv", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -203,6 +257,19 @@ def _parser() -> argparse.ArgumentParser:
     bench_compile.add_argument("target", nargs="?", default="targets/qemu-virt")
     bench_compile.add_argument("--repeat", type=int, default=5)
     bench_compile.set_defaults(func=cmd_bench_compile)
+    bench_boot = bench_sub.add_parser("boot", help="Linux boot time to init on pyhv vs bare QEMU (qemu-virt)")
+    bench_boot.add_argument("--cpus", type=int, default=1, help="vCPUs (and QEMU CPUs) of both runs")
+    bench_boot.add_argument("--gic", type=int, choices=(2, 3), default=3)
+    bench_boot.add_argument("--mem", default="512M", help="QEMU RAM of both runs")
+    bench_boot.add_argument("--repeat", type=int, default=3, help="runs of each; the median is reported")
+    bench_boot.add_argument("--build", action="store_true", help="build targets/qemu-virt first")
+    bench_boot.set_defaults(func=cmd_bench_boot)
+    bench_trap = bench_sub.add_parser("trap", help="trap round trip cost in guest counter ticks (qemu-virt)")
+    bench_trap.add_argument("--iterations", type=int, default=10000, help="operations per timed loop")
+    bench_trap.add_argument("--gic", type=int, choices=(2, 3), default=3)
+    bench_trap.add_argument("--repeat", type=int, default=3, help="runs; the median is reported")
+    bench_trap.add_argument("--build", action="store_true", help="build targets/qemu-virt first")
+    bench_trap.set_defaults(func=cmd_bench_trap)
     return parser
 
 

@@ -4,12 +4,17 @@ targets/qemu-virt --nodes N`.
 Node i gets
     -netdev dgram,id=lan,local.type=unix,local.path=S/node<i>.sock,remote.type=unix,remote.path=S/switch<i>.sock
     -device virtio-net-device,netdev=lan,mac=52:54:00:00:00:<i+1 in hex> -global virtio-mmio.force-legacy=false
-    -append "pyhv.role=bootstrap|joiner pyhv.cluster=NAME"     (node 0 is the bootstrap)
+    -append "pyhv.role=bootstrap|joiner pyhv.cluster=NAME pyhv.nodes=N [extra bootargs]"  (node 0 is the bootstrap)
 where S is a short private directory under /tmp (UNIX socket paths are limited to 108 bytes). QEMU places
 -append in the host DTB's /chosen/bootargs. Nothing else is handed out: ids and peers are discovered.
-Each node's serial console goes to OUT/node<i>.log (node 0's also to stdout when echo is on); nodes start
+(pyhv.nodes=N only tells the bootstrap how many nodes to wait for before it sends BOOT; with
+ClusterOptions.mtu the NIC gets host_mtu=MTU, i.e. jumbo frames.) With ClusterOptions.markers = K the switch
+broadcasts K skew markers, marker_gap_s apart, once every node has printed "marker: waiting" (the nodes' own
+barrier: they keep serving until then). Each node's serial console goes to OUT/node<i>.log (node 0's also to stdout when echo is on); nodes start
 after their start delay; the run ends when every node has exited or at the timeout, when the rest are
-killed. The switch runs in a thread of this process; its stats come back in the ClusterResult.
+killed. The switch runs in a thread of this process; its stats come back in the ClusterResult (and, for
+each text in ClusterOptions.watch, a snapshot of them in NodeResult.switch_stats_at taken when the node
+printed it).
 """
 
 from __future__ import annotations
@@ -45,6 +50,11 @@ class ClusterOptions:
     echo: bool = False                        # node 0's console to stdout
     extra_args: tuple[str, ...] = ()          # appended to every node's QEMU command
     progress: Callable[[str], None] | None = None
+    bootargs: str = ""                        # extra words for every node's bootargs (pyhv.soak=..., ...)
+    mtu: int | None = None                    # virtio-net host_mtu (None: QEMU's default, 1500)
+    markers: int = 0                          # skew markers to send once every node waits for them
+    marker_gap_s: float = 0.2
+    watch: tuple[str, ...] = ()               # console texts: snapshot the switch stats when a node prints one
 
 
 @dataclass
@@ -59,6 +69,9 @@ class NodeResult:
     output: str = ""
     started_at: float = 0.0                   # time.monotonic() of the QEMU start
     ended_at: float = 0.0
+    # watched text (ClusterOptions.watch) -> Switch.stats() taken when the launcher first saw the node print
+    # it (at most one poll period, 20 ms, later; before any marker that the text releases is sent)
+    switch_stats_at: dict[str, dict[str, object]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -71,6 +84,7 @@ class ClusterResult:
     switch_stats: dict[str, object]
     pcap_path: Path | None
     elapsed_s: float
+    markers_sent: list[tuple[int, float]] = field(default_factory=list)   # (marker id, time.monotonic())
 
     @property
     def ok(self) -> bool:
@@ -89,13 +103,21 @@ def node_role(index: int) -> str:
     return "bootstrap" if index == 0 else "joiner"
 
 
-def node_qemu_args(sock_dir: Path, index: int, cluster: str) -> tuple[str, ...]:
-    """The QEMU arguments that put node `index` on the switch and tell it its role and cluster."""
+def node_qemu_args(sock_dir: Path, index: int, cluster: str, nodes: int | None = None, bootargs: str = "",
+                   mtu: int | None = None) -> tuple[str, ...]:
+    """The QEMU arguments that put node `index` on the switch and tell it its role and cluster (and, when
+    given, how many nodes the bootstrap waits for, extra bootargs and the NIC's MTU)."""
     local, remote = node_socket_path(sock_dir, index), switch_socket_path(sock_dir, index)
+    append = f"pyhv.role={node_role(index)} pyhv.cluster={cluster}"
+    if nodes is not None:
+        append += f" pyhv.nodes={nodes}"
+    if bootargs:
+        append += " " + bootargs
+    device = f"virtio-net-device,netdev=lan,mac={node_mac(index)}" + (f",host_mtu={mtu}" if mtu else "")
     return ("-netdev", f"dgram,id=lan,local.type=unix,local.path={local},remote.type=unix,remote.path={remote}",
-            "-device", f"virtio-net-device,netdev=lan,mac={node_mac(index)}",
+            "-device", device,
             "-global", "virtio-mmio.force-legacy=false",
-            "-append", f"pyhv.role={node_role(index)} pyhv.cluster={cluster}")
+            "-append", append)
 
 
 class _Node:
@@ -106,6 +128,11 @@ class _Node:
         self.chunks: list[bytes] = []
         self.reader: threading.Thread | None = None
         self.log: BinaryIO | None = None
+        self.waiting_for_markers = False
+
+    def saw(self, text: bytes) -> bool:
+        """Has the node printed `text` so far?"""
+        return text in b"".join(self.chunks)
 
     def start(self) -> None:
         self.log = open(self.result.log_path, "wb")
@@ -168,6 +195,8 @@ def run_cluster(target_dir: Path, out_dir: Path, nodes: int, options: ClusterOpt
     say = options.progress if options.progress is not None else (lambda _msg: None)
     sock_dir = Path(tempfile.mkdtemp(prefix="pyhv-lan-"))
     pcap_path = out_dir / "lan.pcap" if options.pcap else None
+    bootargs = " ".join(w for w in (options.bootargs, f"pyhv.markers={options.markers}" if options.markers else "")
+                        if w)
     switch = Switch(nodes, sock_dir, options.faults, pcap_path, options.cluster, stats_path=out_dir / "switch.json")
     started = time.monotonic()
     runners: list[_Node] = []
@@ -175,7 +204,8 @@ def run_cluster(target_dir: Path, out_dir: Path, nodes: int, options: ClusterOpt
         switch.start()
         for i in range(nodes):
             base = RunOptions(gic_version=options.gic_version, cpus=options.cpus, mem=options.mem,
-                              extra_args=node_qemu_args(sock_dir, i, options.cluster) + options.extra_args)
+                              extra_args=node_qemu_args(sock_dir, i, options.cluster, nodes, bootargs,
+                                                        options.mtu) + options.extra_args)
             result = NodeResult(i, node_role(i), node_mac(i), qemu_command(board, out_dir, base),
                                 out_dir / f"node{i}.log")
             runners.append(_Node(result, options.echo and i == 0))
@@ -183,6 +213,8 @@ def run_cluster(target_dir: Path, out_dir: Path, nodes: int, options: ClusterOpt
         order = sorted(range(nodes), key=lambda i: (delays[i], i))
         deadline = started + options.timeout_s
         next_start = 0
+        markers_sent: list[tuple[int, float]] = []
+        next_marker = 0.0
         while True:
             now = time.monotonic()
             while next_start < nodes and now >= started + delays[order[next_start]]:
@@ -195,6 +227,23 @@ def run_cluster(target_dir: Path, out_dir: Path, nodes: int, options: ClusterOpt
                 if node.proc is not None and node.result.exit_status is None and node.poll():
                     say(f"node {node.result.index} exited with status {node.result.exit_status} after "
                         f"{node.result.ended_at - node.result.started_at:.1f} s")
+            for node in runners:
+                for text in options.watch:
+                    if node.proc is not None and text not in node.result.switch_stats_at and \
+                            node.saw(text.encode()):
+                        node.result.switch_stats_at[text] = switch.stats()
+            if options.markers and len(markers_sent) < options.markers and next_start == nodes:
+                for node in runners:
+                    if not node.waiting_for_markers and node.proc is not None:
+                        # a watched "marker: waiting" counts once its snapshot exists (taken before the marker)
+                        node.waiting_for_markers = ("marker: waiting" in node.result.switch_stats_at
+                                                    if "marker: waiting" in options.watch
+                                                    else node.saw(b"marker: waiting"))
+                if all(n.waiting_for_markers for n in runners) and now >= next_marker:
+                    markers_sent.append((switch.send_marker(), now))
+                    next_marker = now + options.marker_gap_s
+                    if len(markers_sent) == 1:
+                        say(f"every node waits for markers: sending {options.markers}")
             if next_start == nodes and all(n.result.exit_status is not None for n in runners):
                 break
             if now >= deadline:
@@ -209,4 +258,5 @@ def run_cluster(target_dir: Path, out_dir: Path, nodes: int, options: ClusterOpt
             node.kill()
         switch.stop()
         shutil.rmtree(sock_dir, ignore_errors=True)
-    return ClusterResult([n.result for n in runners], switch.stats(), pcap_path, time.monotonic() - started)
+    return ClusterResult([n.result for n in runners], switch.stats(), pcap_path, time.monotonic() - started,
+                         markers_sent)

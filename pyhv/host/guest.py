@@ -120,6 +120,13 @@ for arg in $(cat /proc/cmdline); do
           atomic) /bin/atomic_counter 200000 ;;
           mem) /bin/mem_pattern 32 ;;
           timer) /bin/timer_check 5 ;;
+          clusterinfo)  # examples/clusterinfo at IPA 0x0A10_0000 (docs/writing-a-module.md), read through /dev/mem
+            echo "clusterinfo: magic=$(devmem 0x0A100000 32) version=$(devmem 0x0A100004 32)" \\
+                 "nodes=$(($(devmem 0x0A100008 32))) vcpus=$(($(devmem 0x0A10000C 32)))" \\
+                 "ram_mib=$(($(devmem 0x0A100014 32))) node_of_vcpu0=$(($(devmem 0x0A100100 32)))"
+            devmem 0x0A100008 32 7
+            echo "clusterinfo: after a write nodes=$(($(devmem 0x0A100008 32)))" \\
+                 "writes_ignored=$(($(devmem 0x0A100018 32)))" ;;
           *) echo "pyhv-guest: unknown test $t" ;;
         esac
       done ;;
@@ -140,7 +147,8 @@ def build_guest(out_dir: Path, progress: Callable[[str], None]) -> Guest:
     initrd = out_dir / "initramfs.cpio"
     stamp = out_dir / "version"
     if kernel.exists() and initrd.exists() and stamp.exists() and stamp.read_text() == version \
-            and all(initrd.stat().st_mtime >= p.stat().st_mtime for p in GUEST_PROGRAMS.glob("*.c")):
+            and all(initrd.stat().st_mtime >= p.stat().st_mtime for p in GUEST_PROGRAMS.glob("*.c")) \
+            and initrd.stat().st_mtime >= Path(__file__).stat().st_mtime:    # /init is written from here
         progress(f"guest: up to date ({version})")
         return Guest(kernel, initrd, version)
 

@@ -7,8 +7,10 @@
                and passes the DTB in x0; its first serial port is the PL011 UART0 at 0xfe201000)
 
 The serial console goes to a pipe (-serial stdio), streamed to our stdout (echo) and to a log file, and
-captured. `exit_status` is QEMU's own: 0 only when the node powered itself off (PSCI SYSTEM_OFF on virt,
-the watchdog reset with -no-reboot on raspi4b).
+captured; the host's monotonic clock at each line's arrival is kept too (`RunResult.timed_lines`, seconds since
+QEMU was started), so a test can compare the guest's sense of time with the host's. `exit_status` is QEMU's
+own: 0 only when the node powered itself off (PSCI SYSTEM_OFF on virt, the watchdog reset with -no-reboot on
+raspi4b).
 """
 
 from __future__ import annotations
@@ -44,10 +46,30 @@ class RunResult:
     output: str                      # everything the node printed on its serial console
     elapsed_s: float = 0.0
     lines: list[str] = field(default_factory=list)
+    # (arrival time of the line's newline in seconds since QEMU was started, line) for every console line;
+    # an unterminated last line carries the time QEMU ended.
+    timed_lines: list[tuple[float, str]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return self.exit_status == 0 and not self.timed_out
+
+    def first_line(self, needle: str) -> tuple[float, str] | None:
+        """(arrival time, line) of the first console line containing `needle`, or None."""
+        return next(((t, line) for t, line in self.timed_lines if needle in line), None)
+
+
+def _timed_lines(raw: bytes, newline_times: list[float], end_time: float) -> list[tuple[float, str]]:
+    """Split raw console bytes at b"\\n" and pair each line with its newline's arrival time."""
+    parts = raw.split(b"\n")
+    tail = parts.pop()
+    out = []
+    for i, part in enumerate(parts):
+        t = newline_times[i] if i < len(newline_times) else end_time
+        out.append((t, part.decode("utf-8", errors="replace").replace("\r", "")))
+    if tail:
+        out.append((end_time, tail.decode("utf-8", errors="replace").replace("\r", "")))
+    return out
 
 
 def image_path(board: Board, out_dir: Path) -> Path:
@@ -81,6 +103,7 @@ def run_qemu(cmd: list[str], timeout_s: float, log_path: Path | None = None, ech
     start = time.monotonic()
     log = open(log_path, "wb") if log_path is not None else None
     chunks: list[bytes] = []
+    newline_times: list[float] = []
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
     def pump() -> None:
@@ -89,6 +112,8 @@ def run_qemu(cmd: list[str], timeout_s: float, log_path: Path | None = None, ech
             data = os.read(proc.stdout.fileno(), 4096)
             if not data:
                 return
+            now = time.monotonic() - start
+            newline_times.extend([now] * data.count(b"\n"))
             chunks.append(data)
             if log is not None:
                 log.write(data)
@@ -109,8 +134,11 @@ def run_qemu(cmd: list[str], timeout_s: float, log_path: Path | None = None, ech
     reader.join(timeout=5)
     if log is not None:
         log.close()
-    text = b"".join(chunks).decode("utf-8", errors="replace").replace("\r\n", "\n").replace("\r", "")
-    return RunResult(cmd, status, timed_out, text, time.monotonic() - start, text.splitlines())
+    raw = b"".join(chunks)
+    elapsed = time.monotonic() - start
+    text = raw.decode("utf-8", errors="replace").replace("\r\n", "\n").replace("\r", "")
+    return RunResult(cmd, status, timed_out, text, elapsed, text.splitlines(),
+                     _timed_lines(raw, newline_times, elapsed))
 
 
 def run_target(target_dir: Path, out_dir: Path, options: RunOptions, echo: bool = False) -> RunResult:

@@ -30,7 +30,7 @@ PYHV_ASM_DEFINE: Final = "#define PYHV_ASM(...) __asm__ volatile(__VA_ARGS__)"
 C_TYPES: Final[Mapping[str, str]] = {
     "u8": "uint8_t", "u16": "uint16_t", "u32": "uint32_t", "u64": "uint64_t",
     "i8": "int8_t", "i16": "int16_t", "i32": "int32_t", "i64": "int64_t",
-    "bool": "_Bool", "str": "const char *",
+    "bool": "_Bool", "str": "const uint8_t *",
 }
 
 SYSREG: Final = r"[a-z][a-z0-9_]*"

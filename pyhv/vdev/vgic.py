@@ -272,7 +272,12 @@ def _list_insert_locked(vcpu: u32, irq: VIrq) -> None:
 
 def vgic_queue_locked(irq: VIrq) -> u32:
     # Put a queueable interrupt on its target's list. Returns the vCPU to kick, VGIC_NO_VCPU if none.
-    if u32(irq.list_vcpu) != VGIC_NO_VCPU or not vgic_should_queue(irq):
+    # Already listed and deliverable again (an SGI re-sent after the guest took the previous one): its vCPU
+    # must still be kicked — it may sit in WFI with stale LRs, and only an exit (sync, flush) shows it the
+    # new pending state.
+    if u32(irq.list_vcpu) != VGIC_NO_VCPU:
+        return u32(irq.list_vcpu) if vgic_deliverable(irq) else VGIC_NO_VCPU
+    if not vgic_should_queue(irq):
         return VGIC_NO_VCPU
     target = vgic_target(irq)
     if target == VGIC_NO_VCPU:

@@ -11,7 +11,6 @@
 #include "asm_offsets.h"
 
 #define FRAME_ALLOC     ((TRAPFRAME_SIZE + 15) & ~15)
-#define FX(n)           (TRAPFRAME_X + 8 * (n))
 
     .text
     .globl pyhv_enter_guest
@@ -26,25 +25,4 @@ pyhv_enter_guest:
     b.ne    1b
     ldr     x3, [sp, #TRAPFRAME_SP]
     msr     sp_el1, x3
-    ldr     x2, [sp, #TRAPFRAME_ELR]
-    ldr     x3, [sp, #TRAPFRAME_SPSR]
-    msr     elr_el2, x2
-    msr     spsr_el2, x3
-    ldp     x0, x1, [sp, #FX(0)]
-    ldp     x2, x3, [sp, #FX(2)]
-    ldp     x4, x5, [sp, #FX(4)]
-    ldp     x6, x7, [sp, #FX(6)]
-    ldp     x8, x9, [sp, #FX(8)]
-    ldp     x10, x11, [sp, #FX(10)]
-    ldp     x12, x13, [sp, #FX(12)]
-    ldp     x14, x15, [sp, #FX(14)]
-    ldp     x16, x17, [sp, #FX(16)]
-    ldp     x18, x19, [sp, #FX(18)]
-    ldp     x20, x21, [sp, #FX(20)]
-    ldp     x22, x23, [sp, #FX(22)]
-    ldp     x24, x25, [sp, #FX(24)]
-    ldp     x26, x27, [sp, #FX(26)]
-    ldp     x28, x29, [sp, #FX(28)]
-    ldr     x30, [sp, #FX(30)]
-    add     sp, sp, #FRAME_ALLOC
-    eret
+    b       pyhv_trap_return            /* vectors.S: restore ELR/SPSR/x0-x30 from the frame, eret */

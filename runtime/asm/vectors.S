@@ -87,6 +87,7 @@ pyhv_trap_common:
     b       pyhv_trap_return
 4:  bl      arch_trap_unexpected        /* x1 = kind = vector index */
 
+    .globl pyhv_trap_return     /* also the first entry into a guest (guest.S) */
 pyhv_trap_return:
     ldr     x2, [sp, #TRAPFRAME_ELR]
     ldr     x3, [sp, #TRAPFRAME_SPSR]

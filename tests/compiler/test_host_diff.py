@@ -20,10 +20,10 @@ from compiler_test_util import GOLDEN_SRC
 
 HARNESS = r"""
 #include "pyhv_rt.h"
-void panic_at(const char *file, u32 line, const char *msg) { (void)file; (void)line; (void)msg; for (;;) {} }
+void panic_at(const u8 *file, u32 line, const u8 *msg) { (void)file; (void)line; (void)msg; for (;;) {} }
 void printk_begin(void) {}
 void printk_end(void) {}
-void printk_str(const char *s) { (void)s; }
+void printk_str(const u8 *s) { (void)s; }
 void printk_char(u8 c) { (void)c; }
 void printk_udec(u64 v) { (void)v; }
 void printk_sdec(i64 v) { (void)v; }

@@ -17,8 +17,9 @@ char diff_last_panic[256];
 /* The last panic's "file:line: message", for diagnostics from Python. */
 const char *diff_panic_text(void) { return diff_last_panic; }
 
-static _Noreturn void diff_panicked(const char *file, unsigned line, const char *msg) {
-    snprintf(diff_last_panic, sizeof diff_last_panic, "%s:%u: %s", file ? file : "?", line, msg ? msg : "");
+static _Noreturn void diff_panicked(const unsigned char *file, unsigned line, const unsigned char *msg) {
+    snprintf(diff_last_panic, sizeof diff_last_panic, "%s:%u: %s", file ? (const char *)file : "?", line,
+             msg ? (const char *)msg : "");
     if (!diff_active) {
         fprintf(stderr, "diff harness: panic outside a wrapper: %s\n", diff_last_panic);
         abort();
@@ -28,14 +29,14 @@ static _Noreturn void diff_panicked(const char *file, unsigned line, const char 
 }
 
 /* The compiler's panic hook (pyhv_rt.h: pyhv/core/panic.py in the image). */
-void panic_at(const char *file, uint32_t line, const char *msg) {
+void panic_at(const unsigned char *file, uint32_t line, const unsigned char *msg) {
     diff_panicked(file, line, msg);
 }
 
 /* kprint() lowering targets (pyhv_rt.h): the corpus does not print; these keep the link complete. */
 void printk_begin(void) {}
 void printk_end(void) {}
-void printk_str(const char *s) { fputs(s, stderr); }
+void printk_str(const unsigned char *s) { fputs((const char *)s, stderr); }
 void printk_char(uint8_t c) { fputc(c, stderr); }
 void printk_udec(uint64_t v) { fprintf(stderr, "%llu", (unsigned long long)v); }
 void printk_sdec(int64_t v) { fprintf(stderr, "%lld", (long long)v); }

@@ -14,7 +14,7 @@ u64 arith_mix(u8 a, u8 b, u16 c, u32 d, u64 e)
     y = pyhv_sub_u16(c, ((u16)x)); /* arith.py:12 */
     z = (d << 3) | ((u32)y); /* arith.py:13 */
     w = e >> 12; /* arith.py:14 */
-    return (w + (((u64)z) / 7ULL)) + pyhv_rem_u64(e, ((u64)d), "arith.py", 15); /* arith.py:15 */
+    return (w + (((u64)z) / 7ULL)) + pyhv_rem_u64(e, ((u64)d), ((const u8 *)"arith.py"), 15); /* arith.py:15 */
 }
 
 /* arith.py:18 */
@@ -23,8 +23,8 @@ i32 arith_signed(i32 a, i32 b, i8 n)
     i32 q = 0;
     i32 r = 0;
     i8 m = 0;
-    q = pyhv_sdiv_i32(a, b, "arith.py", 19); /* arith.py:19 */
-    r = pyhv_srem_i32(a, b, "arith.py", 20); /* arith.py:20 */
+    q = pyhv_sdiv_i32(a, b, ((const u8 *)"arith.py"), 19); /* arith.py:19 */
+    r = pyhv_srem_i32(a, b, ((const u8 *)"arith.py"), 20); /* arith.py:20 */
     m = pyhv_neg_i8(n); /* arith.py:21 */
     return pyhv_add_i32(pyhv_add_i32(pyhv_sub_i32(pyhv_mul_i32(q, 2), r), ((i32)m)), pyhv_shr_i32(a, 31U)); /* arith.py:22 */
 }
@@ -51,23 +51,23 @@ u32 arith_sum_to(u32 n)
         }
         total = (total + i); /* arith.py:36 */
     }
-    if (!(total != 7U)) panic_at("arith.py", 37, "seven is unlucky"); /* arith.py:37 */
+    if (!(total != 7U)) panic_at(((const u8 *)"arith.py"), 37, ((const u8 *)"seven is unlucky")); /* arith.py:37 */
     k = (u32)0U; /* arith.py:38 */
     while ((k < n) && (total > 0U)) { /* arith.py:39 */
         k = (k + 1U); /* arith.py:40 */
     }
     printk_begin(); /* arith.py:41 */
-    printk_str("sum=");
+    printk_str(((const u8 *)"sum="));
     printk_udec((u64)total);
-    printk_str(" k=");
+    printk_str(((const u8 *)" k="));
     printk_hex((u64)k, 0U);
-    printk_str(" neg=");
+    printk_str(((const u8 *)" neg="));
     printk_sdec((i64)((i32)(-1)));
-    printk_str(" byte=");
+    printk_str(((const u8 *)" byte="));
     printk_char(((u8)((u8)65U)));
-    printk_str(" [");
+    printk_str(((const u8 *)" ["));
     printk_hex((u64)total, 8U);
-    printk_str("]\n");
+    printk_str(((const u8 *)"]\n"));
     printk_end();
     return (k != 0U) ? total : ((u32)1U); /* arith.py:42 */
 }

@@ -28,7 +28,7 @@ void state_fill(struct Packet *p, u32 n)
     p->payload[0] = (u8)((u8)1U); /* state.py:55 */
     for (u64 i__end = ((u64)16U), i__i = ((u64)1ULL); i__i < i__end; i__i++) { /* state.py:56 */
         i = i__i;
-        p->payload[pyhv_index((u64)i, 16U, "state.py", 57)] = pyhv_add_u8(p->payload[pyhv_index((u64)(i - 1ULL), 16U, "state.py", 57)], ((u8)1U)); /* state.py:57 */
+        p->payload[pyhv_index((u64)i, 16U, ((const u8 *)"state.py"), 57)] = pyhv_add_u8(p->payload[pyhv_index((u64)(i - 1ULL), 16U, ((const u8 *)"state.py"), 57)], ((u8)1U)); /* state.py:57 */
     }
 }
 

@@ -1,0 +1,1 @@
+"""The "pyhv cluster info" paravirtual MMIO device (clusterinfo.py) and its documentation."""

@@ -1,0 +1,198 @@
+# The cluster bring-up of one node on real hardware / QEMU (entered from hv_main when the bootargs carry
+# `pyhv.role=`): virtio-net probe -> NicOps -> cluster_init -> membership until BOOT -> the cluster table
+# and the clock estimate on the console -> an optional soak -> wait for the switch's skew markers ->
+# counters -> power off. Everything runs on the boot CPU, polling the NIC (no NIC interrupt yet).
+#
+# Bootargs (all optional except pyhv.role):
+#   pyhv.role=bootstrap|joiner  pyhv.cluster=NAME (default "pyhv")  pyhv.nodes=N (bootstrap: BOOT once N
+#   nodes are set up; default 1)  pyhv.soak=PAIRS (requests this node sends; pyhv.soak_window=W of them
+#   in flight, 1..4, default 4)  pyhv.markers=K (markers to wait for)  pyhv.wait_ms=MS (longest wait for
+#   formation / for the markers; default 60000)
+#   pyhv.linger_ms=MS (serving time before power-off when no markers are awaited; default 500)
+#
+# Console lines (the same format on every node; tests parse them, docs/protocol.md "QEMU bring-up"):
+#   cluster: start role=<bootstrap|joiner> name=<NAME> id=0x<id> mac <m> mtu <n> pcnt=<counter>
+#   cluster: node <id> mac <m> cpus <n> vcpus <a>-<b> ram <MiB> MiB mtu <n>      (one per member)
+#   cluster: formed, <N> nodes, me=<id> pcnt=<counter> vcnt=<guest counter>
+#   clock: node <id> cntvoff=<signed ticks> rtt_min=<ticks> rounds=<n> rejected=<n> freq=<Hz>
+
+from typing import Final
+
+from pyhv.lang import i64, kprint, range, u8, u32, u64
+
+from pyhv.arch.timer import timer_freq_hz, timer_now
+from pyhv.cluster.bootargs import bootarg_eq, bootarg_find, bootarg_name_id, bootarg_print, bootarg_u32
+from pyhv.cluster.clocksync import CLOCK_SYSREG_OPS, clocksync_guest_counter, clocksync_set_ops, clocksync_state
+from pyhv.cluster.marker import marker_state
+from pyhv.cluster.membership import membership_booted
+from pyhv.cluster.nic import nic_set
+from pyhv.cluster.node import cluster_init, cluster_step
+from pyhv.cluster.soak import soak_report_served, soak_run
+from pyhv.cluster.table import (
+    ROLE_BOOTSTRAP, ROLE_JOINER, ClusterConfig, cluster_my_node, cluster_name_id, cluster_self, cluster_table,
+)
+from pyhv.cluster.wire import DROP_REASONS, wire_stats
+from pyhv.core.fdt import FDT_NONE
+from pyhv.core.hostinfo import hostinfo
+from pyhv.core.power import power_off
+from pyhv.core.printk import printk_begin, printk_char, printk_end, printk_hex, printk_str, printk_udec
+from pyhv.drivers.virtio_net import VIRTIO_NET_NIC_OPS, virtio_net_probe
+
+DEFAULT_WAIT_MS: Final = u32(60000)
+DEFAULT_LINGER_MS: Final = u32(500)
+
+
+def cluster_boot_requested() -> bool:
+    return bootarg_find("pyhv.role") != FDT_NONE
+
+
+def _ticks_ms(ms: u32) -> u64:
+    return u64(ms) * timer_freq_hz() // 1000
+
+
+def _print_mac(mac: u64) -> None:
+    for i in range(u32(0), u32(6)):
+        if i != 0:
+            printk_char(u8(0x3A))
+        printk_hex((mac >> (u32(40) - i * 8)) & 0xFF, u32(2))
+
+
+def _config(cfg: ClusterConfig, role: u32) -> None:
+    info = hostinfo()
+    cfg.role = role
+    cid = bootarg_name_id("pyhv.cluster")
+    cfg.cluster_id = cid if cid != FDT_NONE else cluster_name_id("pyhv")
+    cfg.cpus = info.ncpus
+    cfg.ram_bytes = info.ram_size
+    cfg.freq_hz = timer_freq_hz()
+    cfg.min_nodes = bootarg_u32("pyhv.nodes", u32(1))
+    # QEMU under TCG on a shared host: round trips of ~0.1-10 ms, scheduling stalls of tens of ms.
+    cfg.rto_min_us = u32(20000)
+    cfg.rto_max_us = u32(500000)
+    cfg.ack_delay_us = u32(1000)
+    cfg.keepalive_us = u32(500000)
+    cfg.lost_after_us = u32(10000000)
+    cfg.announce_us = u32(100000)
+    cfg.resync_us = u32(200000)
+    cfg.probe_gap_us = u32(2000)
+
+
+def _print_start() -> None:
+    me = cluster_self()
+    printk_begin()
+    printk_str("cluster: start role=")
+    printk_str("bootstrap" if me.cfg.role == ROLE_BOOTSTRAP else "joiner")
+    printk_str(" name=")
+    if bootarg_find("pyhv.cluster") != FDT_NONE:
+        bootarg_print("pyhv.cluster")
+    else:
+        printk_str("pyhv")
+    printk_str(" id=0x")
+    printk_hex(u64(me.cfg.cluster_id), u32(4))
+    printk_str(" mac ")
+    _print_mac(me.mac)
+    printk_str(" mtu ")
+    printk_udec(u64(me.mtu))
+    printk_str(" pcnt=")
+    printk_udec(timer_now())
+    printk_str("\n")
+    printk_end()
+
+
+def cluster_print_table() -> None:
+    t = cluster_table()
+    for i in range(u32(0), t.count):
+        e = t.entries[i]
+        printk_begin()
+        printk_str("cluster: node ")
+        printk_udec(u64(i))
+        printk_str(" mac ")
+        _print_mac(e.mac)
+        printk_str(" cpus ")
+        printk_udec(u64(e.vcpu_count))
+        printk_str(" vcpus ")
+        printk_udec(u64(e.vcpu_base))
+        printk_str("-")
+        printk_udec(u64(e.vcpu_base + e.vcpu_count - 1))
+        printk_str(" ram ")
+        printk_udec(e.ram_bytes >> 20)
+        printk_str(" MiB mtu ")
+        printk_udec(u64(e.mtu))
+        printk_str("\n")
+        printk_end()
+
+
+def _print_stats() -> None:
+    ws = wire_stats()
+    kprint("cluster: stats node %u rx_frames=%u rx_ok=%u tx_frames=%u\n", u32(cluster_my_node()), ws.rx_frames,
+           ws.rx_ok, ws.tx_frames)
+    for r in range(u32(1), DROP_REASONS):
+        if ws.drops[r] != 0:
+            kprint("cluster: drops reason=%u count=%u\n", r, ws.drops[r])
+
+
+def _serve_until(deadline: u64, markers: u64) -> bool:
+    # Keep the node serving until `markers` markers arrived (True) or the deadline passed (False);
+    # markers == 0: until the deadline.
+    while timer_now() < deadline:
+        if markers != 0 and marker_state().received >= markers:
+            return True
+        cluster_step()
+    return markers == 0
+
+
+def cluster_boot_main() -> None:
+    # Never returns: the node powers off at the end (or on any failure, with a message).
+    role = ROLE_JOINER
+    if bootarg_eq("pyhv.role", "bootstrap"):
+        role = ROLE_BOOTSTRAP
+    elif not bootarg_eq("pyhv.role", "joiner"):
+        kprint("cluster: pyhv.role must be bootstrap or joiner; powering off\n")
+        power_off()
+        return
+    if not virtio_net_probe():
+        kprint("cluster: no usable virtio-net device (virtio-mmio version 2 needed); powering off\n")
+        power_off()
+        return
+    nic_set(VIRTIO_NET_NIC_OPS)
+    clocksync_set_ops(CLOCK_SYSREG_OPS)
+    cfg = ClusterConfig()
+    _config(cfg, role)
+    cluster_init(cfg)
+    _print_start()
+    wait = _ticks_ms(bootarg_u32("pyhv.wait_ms", DEFAULT_WAIT_MS))
+    deadline = timer_now() + wait
+    while not membership_booted():
+        if timer_now() >= deadline:
+            kprint("cluster: not formed within the wait (%u of %u nodes known); powering off\n",
+                   cluster_table().count, cfg.min_nodes)
+            _print_stats()
+            power_off()
+            return
+        cluster_step()
+    t = cluster_table()
+    now = timer_now()
+    kprint("cluster: formed, %u nodes, me=%u pcnt=%u vcnt=%u\n", t.count, u32(cluster_my_node()), now,
+           clocksync_guest_counter())
+    cluster_print_table()
+    ck = clocksync_state()
+    kprint("clock: node %u cntvoff=%d rtt_min=%u rounds=%u rejected=%u freq=%u\n", u32(cluster_my_node()),
+           i64(ck.cntvoff), ck.min_rtt, ck.rounds, ck.rejected, timer_freq_hz())
+    pairs = bootarg_u32("pyhv.soak", u32(0))
+    if pairs != 0:
+        soak_run(pairs, bootarg_u32("pyhv.soak_window", u32(4)))
+    markers = u64(bootarg_u32("pyhv.markers", u32(0)))
+    if markers != 0:
+        kprint("marker: waiting for %u markers\n", markers)
+        if not _serve_until(timer_now() + wait, markers):
+            kprint("marker: only %u of %u markers arrived\n", marker_state().received, markers)
+    else:
+        _serve_until(timer_now() + _ticks_ms(bootarg_u32("pyhv.linger_ms", DEFAULT_LINGER_MS)), u64(0))
+    if pairs != 0:
+        soak_report_served()
+    ck = clocksync_state()
+    kprint("clock: node %u final cntvoff=%d rtt_min=%u rounds=%u rejected=%u steps=%u\n",
+           u32(cluster_my_node()), i64(ck.cntvoff), ck.min_rtt, ck.rounds, ck.rejected, ck.steps)
+    _print_stats()
+    kprint("cluster: node %u powering off\n", u32(cluster_my_node()))
+    power_off()
