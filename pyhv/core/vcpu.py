@@ -196,7 +196,7 @@ def _sysreg(f: TrapFrame, vcpu: u32, iss: u32) -> None:
 
 
 def _sync(vcpu: u32) -> bool:
-    # First thing after a guest exit. The vGIC lock is global to the VM: skip it when no list register
+    # First thing after a guest exit. Skip the sync (and this vCPU's vGIC lock) when no list register
     # was filled at the last flush (lr_used is written only by this CPU). True if the LRs were read back:
     # then they must be rewritten before the next entry.
     if vgic_lr_used(vcpu) == 0:

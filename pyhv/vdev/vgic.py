@@ -11,11 +11,31 @@
 #
 # Pending state: `pending_latch` (an edge, or a write to ISPENDR) OR (level-sensitive AND `line_level`).
 # An edge latch moves into a list register at flush and comes back only if the LR is still pending at
-# sync (KVM's rule), so an edge raised while the old one sits in an LR is not lost.
+# sync (KVM's rule), so an edge raised while the old one sits in an LR is not lost; vgic_queue kicks the
+# vCPU holding that LR so the new edge reaches it at once (the guest's WFI is not trapped).
 #
-# Locking: one spinlock per VM (`VgicState.lock`) guards every record and list. Public functions take it;
-# `_..._locked` helpers expect it held. No other lock is taken while it is held. The kick hook runs
-# after the lock is released.
+# Locking (KVM's scheme; no VM-wide lock, so an exit/entry of one vCPU never waits for another vCPU):
+#
+#   VgicCpu.lock (one per vCPU)  guards that vCPU's ap_list / ap_count and the `list_vcpu` field of the
+#                                interrupts on it (the LR shadow lr_intid / lr_used / underflow is written
+#                                only by the physical CPU running the vCPU, at flush, under this lock).
+#   VIrq.lock (one per record)   guards the record's state: pending, active, enabled, priority, routing,
+#                                configuration, in_lr, sgi_sources. `list_vcpu` is written only with BOTH
+#                                the list's vCPU lock and the record's lock held, so either lock is enough
+#                                to read it stably.
+#
+# LOCK ORDER: a vCPU lock before an IRQ lock, never the other way round. At most one IRQ lock is held at a
+# time. No path holds two vCPU locks (a re-routed interrupt is taken off one list, the lock dropped, and
+# queued again); should one ever need two, the lower vCPU index goes first. No other lock is taken while
+# a vGIC lock is held, and the kick hook runs with none held.
+#
+# Queueing (`vgic_queue`): read the target under the IRQ lock, drop it, take the target's vCPU lock, retake
+# the IRQ lock and check that the interrupt is still unlisted, still queueable and still routed there;
+# otherwise start again (the interrupt was re-routed or queued by another CPU in between). Every writer of
+# interrupt state calls vgic_queue after releasing the IRQ lock, so a change made while another CPU held
+# the record cannot be left unqueued. Read-mostly VM fields (version, nr_vcpus, nr_spis, mpidr) are set
+# before any vCPU runs; grp_enable is one aligned word, read without a lock, whose writer re-queues every
+# interrupt after the store. `_..._locked` helpers say in their comment which locks they expect.
 
 from typing import Annotated, Callable, Final
 
@@ -43,6 +63,7 @@ VGIC_GICV2_MAX_VCPUS: Final = u32(8)    # GICD_ITARGETSR has 8 bits: a GICv2 add
 
 
 class VIrq(Struct):
+    lock: SpinLock          # see "Locking" above
     route_mpidr: u64        # GICv3 GICD_IROUTER: Aff3 [39:32], Aff2 [23:16], Aff1 [15:8], Aff0 [7:0]
     intid: u16
     hw_intid: u16           # physical INTID this one is linked to (HW bit in the LR), 0 = software only
@@ -61,6 +82,7 @@ class VIrq(Struct):
 
 
 class VgicCpu(Struct):
+    lock: SpinLock          # see "Locking" above
     mpidr: u64              # the vCPU's MPIDR_EL1 (affinity routing, GICR_TYPER)
     private: Annotated[Array[VIrq], 32]
     ap_list: Annotated[Array[u16], 288]
@@ -72,7 +94,6 @@ class VgicCpu(Struct):
 
 
 class VgicState(Struct):
-    lock: SpinLock
     version: u32            # 2 or 3
     nr_vcpus: u32           # possible vCPUs (absent ones keep their state, they never run)
     nr_spis: u32            # a multiple of 32
@@ -239,16 +260,8 @@ def vgic_should_queue(irq: VIrq) -> bool:
     return irq.active or vgic_deliverable(irq)
 
 
-def vgic_before(a: VIrq, b: VIrq) -> bool:
-    # Pending-list order: active first (they must stay in LRs), then priority, then INTID.
-    if a.active != b.active:
-        return a.active
-    if a.priority != b.priority:
-        return a.priority < b.priority
-    return a.intid < b.intid
-
-
 def _list_remove_locked(c: VgicCpu, pos: u32) -> None:
+    # c.lock held.
     i = pos
     while i + 1 < c.ap_count:
         c.ap_list[i] = c.ap_list[i + 1]
@@ -256,54 +269,83 @@ def _list_remove_locked(c: VgicCpu, pos: u32) -> None:
     c.ap_count -= 1
 
 
-def _list_insert_locked(vcpu: u32, irq: VIrq) -> None:
-    # Sorted insert into vcpu's pending list. Every interrupt is on at most one list and the list holds
-    # every interrupt that can target the vCPU, so it cannot overflow.
-    c = _vgic.get().vcpus[vcpu]
+def _list_append_locked(vcpu: u32, c: VgicCpu, irq: VIrq) -> None:
+    # c.lock and irq.lock held. Every interrupt is on at most one list and the list holds every interrupt
+    # that can target the vCPU, so it cannot overflow. The flush sorts (vgic_list_sort_locked).
     assert c.ap_count < VGIC_AP_LIST_MAX
-    pos = c.ap_count
-    while pos > 0 and vgic_before(irq, vgic_irq(vcpu, u32(c.ap_list[pos - 1]))):
-        c.ap_list[pos] = c.ap_list[pos - 1]
-        pos -= 1
-    c.ap_list[pos] = irq.intid
+    c.ap_list[c.ap_count] = irq.intid
     c.ap_count += 1
     irq.list_vcpu = u16(vcpu)
 
 
-def vgic_queue_locked(irq: VIrq) -> u32:
-    # Put a queueable interrupt on its target's list. Returns the vCPU to kick, VGIC_NO_VCPU if none.
-    # Already listed and deliverable again (an SGI re-sent after the guest took the previous one): its vCPU
-    # must still be kicked — it may sit in WFI with stale LRs, and only an exit (sync, flush) shows it the
-    # new pending state.
-    if u32(irq.list_vcpu) != VGIC_NO_VCPU:
-        return u32(irq.list_vcpu) if vgic_deliverable(irq) else VGIC_NO_VCPU
-    if not vgic_should_queue(irq):
-        return VGIC_NO_VCPU
-    target = vgic_target(irq)
-    if target == VGIC_NO_VCPU:
-        return VGIC_NO_VCPU
-    _list_insert_locked(target, irq)
-    return target
+def vgic_queue(irq: VIrq) -> u32:
+    # Put the interrupt on its target's list if it is queueable and on no list. Takes the target's vCPU
+    # lock and the IRQ lock (neither may be held by the caller). Returns the vCPU to kick, VGIC_NO_VCPU if
+    # none.
+    st = _vgic.get()
+    kick = VGIC_NO_VCPU
+    done = False
+    while not done:
+        target = VGIC_NO_VCPU
+        with irq.lock:
+            listed = u32(irq.list_vcpu)
+            if listed == VGIC_NO_VCPU:
+                if vgic_should_queue(irq):
+                    target = vgic_target(irq)
+            elif vgic_deliverable(irq):
+                # Already listed on `listed` and deliverable again (e.g. an SGI re-sent while the last one
+                # sits in an LR, perhaps acked already): the LRs do not carry the new state, and a guest
+                # idling in WFI (not trapped) would not exit for it. Only an exit (sync, flush) shows it.
+                kick = listed
+        if target == VGIC_NO_VCPU:
+            done = True
+        else:
+            c = st.vcpus[target]
+            with c.lock:
+                with irq.lock:
+                    if u32(irq.list_vcpu) != VGIC_NO_VCPU or not vgic_should_queue(irq):
+                        done = True         # queued by another CPU meanwhile, or no longer needed
+                    elif vgic_target(irq) == target:
+                        _list_append_locked(target, c, irq)
+                        kick = target
+                        done = True
+                    # else: re-routed meanwhile; look again
+    return kick
 
 
-def vgic_list_take_locked(vcpu: u32, pos: u32) -> None:
-    # Remove entry `pos` of vcpu's list (vgic_lr.py prunes with it).
-    c = _vgic.get().vcpus[vcpu]
-    vgic_irq(vcpu, u32(c.ap_list[pos])).list_vcpu = u16(VGIC_NO_VCPU)
-    _list_remove_locked(c, pos)
+def vgic_list_take_locked(vcpu: u32, pos: u32, irq: VIrq) -> None:
+    # Remove entry `pos` (holding `irq`) of vcpu's list; vcpu's lock and irq.lock held.
+    irq.list_vcpu = u16(VGIC_NO_VCPU)
+    _list_remove_locked(_vgic.get().vcpus[vcpu], pos)
+
+
+def _sort_key(irq: VIrq) -> u32:
+    # Pending-list order as one number (smaller first): active first, then priority, then INTID.
+    k = (u32(irq.priority) << 16) | u32(irq.intid)
+    if not irq.active:
+        k = k | (u32(1) << 24)
+    return k
 
 
 def vgic_list_sort_locked(vcpu: u32) -> None:
-    # Insertion sort (priorities may have changed since the interrupts were queued; usually sorted).
+    # vcpu's lock held (no IRQ lock). Insertion sort on keys read under each IRQ's lock in turn
+    # (priorities may have changed since the interrupts were queued).
     c = _vgic.get().vcpus[vcpu]
+    keys = Array(u32, 288)
+    for i in range(c.ap_count):
+        irq = vgic_irq(vcpu, u32(c.ap_list[i]))
+        with irq.lock:
+            keys[i] = _sort_key(irq)
     for i in range(u32(1), c.ap_count):
-        key = c.ap_list[i]
-        irq = vgic_irq(vcpu, u32(key))
+        key = keys[i]
+        intid = c.ap_list[i]
         j = i
-        while j > 0 and vgic_before(irq, vgic_irq(vcpu, u32(c.ap_list[j - 1]))):
+        while j > 0 and key < keys[j - 1]:
+            keys[j] = keys[j - 1]
             c.ap_list[j] = c.ap_list[j - 1]
             j -= 1
-        c.ap_list[j] = key
+        keys[j] = key
+        c.ap_list[j] = intid
 
 
 def vgic_kick(vcpu: u32) -> None:
@@ -312,6 +354,7 @@ def vgic_kick(vcpu: u32) -> None:
 
 
 def _edge_or_level_locked(irq: VIrq, level: bool) -> None:
+    # irq.lock held.
     # An edge-triggered interrupt latches on every assertion; a level one follows its line.
     if irq.level_sensitive:
         irq.line_level = level
@@ -324,13 +367,10 @@ def vgic_inject(vcpu: u32, intid: u32, level: bool) -> bool:
     # beyond validation. Returns False for an INTID the VM does not have.
     if not vgic_valid_intid(vcpu if intid < VGIC_NR_PRIVATE else u32(0), intid):
         return False
-    st = _vgic.get()
-    kick = VGIC_NO_VCPU
-    with st.lock:
-        irq = vgic_irq(vcpu, intid)
+    irq = vgic_irq(vcpu, intid)
+    with irq.lock:
         _edge_or_level_locked(irq, level)
-        kick = vgic_queue_locked(irq)
-    vgic_kick(kick)
+    vgic_kick(vgic_queue(irq))
     return True
 
 
@@ -339,13 +379,11 @@ def vgic_send_sgi(src: u32, dst: u32, intid: u32) -> bool:
     st = _vgic.get()
     if intid >= VGIC_NR_SGIS or dst >= st.nr_vcpus or src >= st.nr_vcpus:
         return False
-    kick = VGIC_NO_VCPU
-    with st.lock:
-        irq = st.vcpus[dst].private[intid]
+    irq = st.vcpus[dst].private[intid]
+    with irq.lock:
         irq.pending_latch = True
         irq.sgi_sources = irq.sgi_sources | (u8(1) << (src & 7))
-        kick = vgic_queue_locked(irq)
-    vgic_kick(kick)
+    vgic_kick(vgic_queue(irq))
     return True
 
 

@@ -8,6 +8,11 @@
 #                  there are LRs, set the underflow maintenance interrupt (ICH_HCR_EL2.UIE / GICH_HCR.UIE)
 #                  so the guest exits once the LRs drain and the rest follow
 #
+# Locking (pyhv/vdev/vgic.py "Locking"): sync and flush of a vCPU take only that vCPU's lock and, one at a
+# time, the locks of the interrupts on its list; the LRs are accessed with no lock held. An interrupt
+# re-routed to another vCPU is taken off this list under this vCPU's lock and queued on the other one
+# after it is released (vgic_queue), so no path holds two vCPU locks.
+#
 # Every LR is rewritten at every flush (KVM does the same): the model, not the LRs, is the truth between
 # exits. The hardware access goes through one `LrOps` table: pyhv/vdev/vgic_lr_v3.py (ICH_* system
 # registers) or pyhv/vdev/vgic_lr_v2.py (GICH MMIO frame). Both encode the neutral `LrState` record.
@@ -20,11 +25,11 @@
 
 from typing import Annotated, Callable, Final
 
-from pyhv.lang import Array, Ops, OpsSlot, Struct, range, struct_zero, u8, u32, u64
+from pyhv.lang import Array, Ops, OpsSlot, Struct, range, struct_zero, u8, u16, u32, u64
 
 from pyhv.vdev.vgic import (
     VGIC_MAX_LRS, VGIC_NO_VCPU, VGIC_NOT_IN_LR, VIrq, vgic_deliverable, vgic_irq, vgic_kick,
-    vgic_list_sort_locked, vgic_list_take_locked, vgic_queue_locked, vgic_should_queue, vgic_state,
+    vgic_list_sort_locked, vgic_list_take_locked, vgic_queue, vgic_should_queue, vgic_state,
     vgic_target,
 )
 
@@ -78,7 +83,7 @@ def vgic_cpu_init() -> None:
 
 
 def _fold_locked(irq: VIrq, lr: LrState) -> None:
-    # Take back the state the guest left in the LR.
+    # irq.lock held. Take back the state the guest left in the LR.
     pending = (lr.state & LR_STATE_PENDING) != 0
     irq.in_lr = VGIC_NOT_IN_LR
     irq.active = (lr.state & LR_STATE_ACTIVE) != 0
@@ -95,25 +100,31 @@ def _fold_locked(irq: VIrq, lr: LrState) -> None:
         irq.pending_latch = True        # not acknowledged yet: hand it over again at the next flush
 
 
-def _prune_locked(vcpu: u32) -> u64:
-    # Drop interrupts that are neither pending nor active; move re-routed ones. Returns vCPUs to kick.
+class Requeue(Struct):
+    intid: Annotated[Array[u16], 288]   # VGIC_AP_LIST_MAX: SPIs taken off a list to be queued elsewhere
+    count: u32
+
+
+def _prune_locked(vcpu: u32, out: Requeue) -> None:
+    # vcpu's lock held. Drop interrupts that are neither pending nor active; take re-routed ones off the
+    # list and record them in `out` (queued on their new target once the lock is released). Only SPIs
+    # re-route: a private interrupt targets its owner, an active one the vCPU it is listed on.
     c = vgic_state().vcpus[vcpu]
-    kicks = u64(0)
     i = u32(0)
     while i < c.ap_count:
         irq = vgic_irq(vcpu, u32(c.ap_list[i]))
-        if not vgic_should_queue(irq):
-            vgic_list_take_locked(vcpu, i)
-            continue
-        target = vgic_target(irq)
-        if target != vcpu:
-            vgic_list_take_locked(vcpu, i)
-            moved = vgic_queue_locked(irq)
-            if moved != VGIC_NO_VCPU:
-                kicks = kicks | (u64(1) << moved)
-            continue
-        i += 1
-    return kicks
+        keep = True
+        with irq.lock:
+            if not vgic_should_queue(irq):
+                vgic_list_take_locked(vcpu, i, irq)
+                keep = False
+            elif vgic_target(irq) != vcpu:
+                vgic_list_take_locked(vcpu, i, irq)
+                out.intid[out.count] = irq.intid
+                out.count += 1
+                keep = False
+        if keep:
+            i += 1
 
 
 def _kick_mask(kicks: u64) -> None:
@@ -126,26 +137,35 @@ def _kick_mask(kicks: u64) -> None:
 
 
 def vgic_sync_from_lrs(vcpu: u32) -> None:
-    # After a guest exit, on the physical CPU that ran `vcpu`. The LRs are read before the VM lock is
-    # taken: they belong to this CPU alone, and under QEMU an ICH_* access can block on the emulator's
-    # global lock, which must not happen while other CPUs spin on ours.
+    # After a guest exit, on the physical CPU that ran `vcpu`. The LRs are read with no lock held: they
+    # belong to this CPU alone, and under QEMU an ICH_* access can block on the emulator's global lock,
+    # which must not happen while another CPU spins on a lock we hold. Then only this vCPU's lock (and
+    # each listed interrupt's lock in turn) is taken.
     st = vgic_state()
     ops = _lr.get()
     batch = LrBatch()
     used = st.vcpus[vcpu].lr_used       # written only by this CPU (flush)
     for n in range(used):
         ops.read_lr(u32(n), batch.lr[n])
-    kicks = u64(0)
-    with st.lock:
-        c = st.vcpus[vcpu]
+    moved = Requeue()
+    c = st.vcpus[vcpu]
+    with c.lock:
         for n in range(used):
-            _fold_locked(vgic_irq(vcpu, u32(c.lr_intid[n])), batch.lr[n])
+            irq = vgic_irq(vcpu, u32(c.lr_intid[n]))
+            with irq.lock:
+                _fold_locked(irq, batch.lr[n])
         c.lr_used = u32(0)
-        kicks = _prune_locked(vcpu)
+        _prune_locked(vcpu, moved)
+    kicks = u64(0)
+    for k in range(moved.count):
+        t = vgic_queue(vgic_irq(vcpu, u32(moved.intid[k])))
+        if t != VGIC_NO_VCPU:
+            kicks = kicks | (u64(1) << t)
     _kick_mask(kicks)
 
 
 def _fill_lr(irq: VIrq, lr: LrState) -> None:
+    # irq.lock held.
     struct_zero(lr)
     lr.vintid = u32(irq.intid)
     lr.priority = irq.priority
@@ -177,27 +197,29 @@ def _fill_lr(irq: VIrq, lr: LrState) -> None:
 
 
 def vgic_flush_to_lrs(vcpu: u32) -> None:
-    # Before entering the guest, on the physical CPU that runs `vcpu`. The LR values are chosen under the
-    # VM lock and written after it is released (see vgic_sync_from_lrs).
+    # Before entering the guest, on the physical CPU that runs `vcpu`. The LR values are chosen under this
+    # vCPU's lock (and each interrupt's lock in turn) and written after it is released (see
+    # vgic_sync_from_lrs).
     st = vgic_state()
     ops = _lr.get()
     batch = LrBatch()
     nr = vgic_nr_lrs()
     used = u32(0)
     underflow = False
-    with st.lock:
+    c = st.vcpus[vcpu]
+    with c.lock:
         vgic_list_sort_locked(vcpu)
-        c = st.vcpus[vcpu]
         queued = u32(0)
         for i in range(c.ap_count):
             irq = vgic_irq(vcpu, u32(c.ap_list[i]))
-            if vgic_should_queue(irq):
-                queued += 1
-                if used < nr:
-                    _fill_lr(irq, batch.lr[used])
-                    irq.in_lr = u8(used)
-                    c.lr_intid[used] = irq.intid
-                    used += 1
+            with irq.lock:
+                if vgic_should_queue(irq):
+                    queued += 1
+                    if used < nr:
+                        _fill_lr(irq, batch.lr[used])
+                        irq.in_lr = u8(used)
+                        c.lr_intid[used] = irq.intid
+                        used += 1
         c.lr_used = used
         c.underflow = queued > used
         underflow = c.underflow
@@ -222,11 +244,12 @@ def vgic_vcpu_has_pending(vcpu: u32) -> bool:
     st = vgic_state()
     c = st.vcpus[vcpu]
     found = False
-    with st.lock:
+    with c.lock:
         for i in range(c.ap_count):
             irq = vgic_irq(vcpu, u32(c.ap_list[i]))
-            if vgic_deliverable(irq) or irq.in_lr != VGIC_NOT_IN_LR:
-                found = True
+            with irq.lock:
+                if vgic_deliverable(irq) or irq.in_lr != VGIC_NOT_IN_LR:
+                    found = True
     return found
 
 

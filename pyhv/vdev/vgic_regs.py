@@ -8,6 +8,9 @@
 #
 # `vcpu` selects the bank of private interrupts (INTIDs 0-31); INTIDs the VM does not have read as zero
 # and ignore writes. Every write re-queues what it made deliverable and kicks the target vCPUs.
+#
+# Locking (pyhv/vdev/vgic.py "Locking"): each interrupt is changed under its own lock, then queued with
+# `vgic_queue` after that lock is released; reads take no lock (a register read is a snapshot anyway).
 
 from typing import Final
 
@@ -15,8 +18,7 @@ from pyhv.lang import range, u8, u32, u64
 
 from pyhv.vdev.vgic import (
     VGIC_GRP0_ENABLE, VGIC_GRP1_ENABLE, VGIC_NO_VCPU, VGIC_NOT_IN_LR, VGIC_NR_SGIS, VIrq, vgic_irq,
-    vgic_is_pending, vgic_kick,
-    vgic_queue_locked, vgic_state, vgic_valid_intid,
+    vgic_is_pending, vgic_kick, vgic_queue, vgic_state, vgic_valid_intid,
 )
 
 VGIC_BITS_GROUP: Final = u32(0)         # IGROUPR: value written as is
@@ -52,6 +54,7 @@ def vgic_bits_read(vcpu: u32, first: u32, kind: u32) -> u32:
 
 
 def _apply_bit(irq: VIrq, kind: u32, on: bool, src: u32) -> None:
+    # irq.lock held.
     if kind == VGIC_BITS_GROUP:
         irq.group1 = on
     elif not on:
@@ -83,17 +86,17 @@ def _kick_all(kicks: u64) -> None:
 
 
 def vgic_bits_write(vcpu: u32, first: u32, kind: u32, value: u32) -> None:
-    st = vgic_state()
     kicks = u64(0)
-    with st.lock:
-        for i in range(u32(0), u32(32)):
-            intid = first + u32(i)
-            if vgic_valid_intid(vcpu, intid):
-                irq = vgic_irq(vcpu, intid)
-                _apply_bit(irq, kind, ((value >> u32(i)) & 1) != 0, vcpu)
-                t = vgic_queue_locked(irq)
-                if t != VGIC_NO_VCPU:
-                    kicks = kicks | (u64(1) << t)
+    for i in range(u32(0), u32(32)):
+        intid = first + u32(i)
+        on = ((value >> u32(i)) & 1) != 0
+        if vgic_valid_intid(vcpu, intid) and (on or kind == VGIC_BITS_GROUP):
+            irq = vgic_irq(vcpu, intid)
+            with irq.lock:
+                _apply_bit(irq, kind, on, vcpu)
+            t = vgic_queue(irq)
+            if t != VGIC_NO_VCPU:
+                kicks = kicks | (u64(1) << t)
     _kick_all(kicks)
 
 
@@ -113,21 +116,20 @@ def vgic_bytes_read(vcpu: u32, first: u32, kind: u32) -> u64:
 def vgic_bytes_write(vcpu: u32, first: u32, kind: u32, value: u64, nbytes: u32) -> None:
     # GICv2 ITARGETSR: the caller passes the byte mask of implemented CPUs in the upper bits already
     # filtered; SGI/PPI targets are read-only (the front end does not call this for them).
-    st = vgic_state()
     kicks = u64(0)
-    with st.lock:
-        for i in range(u32(0), nbytes):
-            intid = first + u32(i)
-            if vgic_valid_intid(vcpu, intid):
-                irq = vgic_irq(vcpu, intid)
-                b = u8(value >> (u32(i) * 8))
+    for i in range(u32(0), nbytes):
+        intid = first + u32(i)
+        if vgic_valid_intid(vcpu, intid):
+            irq = vgic_irq(vcpu, intid)
+            b = u8(value >> (u32(i) * 8))
+            with irq.lock:
                 if kind == VGIC_BYTES_PRIORITY:
                     irq.priority = b
                 else:
                     irq.targets = b
-                t = vgic_queue_locked(irq)
-                if t != VGIC_NO_VCPU:
-                    kicks = kicks | (u64(1) << t)
+            t = vgic_queue(irq)
+            if t != VGIC_NO_VCPU:
+                kicks = kicks | (u64(1) << t)
     _kick_all(kicks)
 
 
@@ -143,12 +145,12 @@ def vgic_cfg_read(vcpu: u32, first: u32) -> u32:
 
 def vgic_cfg_write(vcpu: u32, first: u32, value: u32) -> None:
     # SGIs are always edge-triggered (ICFGR0 is read-only).
-    st = vgic_state()
-    with st.lock:
-        for i in range(u32(0), u32(16)):
-            intid = first + u32(i)
-            if intid >= VGIC_NR_SGIS and vgic_valid_intid(vcpu, intid):
-                vgic_irq(vcpu, intid).level_sensitive = ((value >> (u32(i) * 2)) & 2) == 0
+    for i in range(u32(0), u32(16)):
+        intid = first + u32(i)
+        if intid >= VGIC_NR_SGIS and vgic_valid_intid(vcpu, intid):
+            irq = vgic_irq(vcpu, intid)
+            with irq.lock:
+                irq.level_sensitive = ((value >> (u32(i) * 2)) & 2) == 0
 
 
 def vgic_ctlr_read() -> u32:
@@ -157,19 +159,19 @@ def vgic_ctlr_read() -> u32:
 
 def vgic_ctlr_write(grp_enable: u32) -> None:
     # GICD_CTLR group enables. Enabling a group makes its pending interrupts deliverable: re-queue them.
+    # grp_enable is read without a lock (pyhv/vdev/vgic.py "Locking"): store it, then re-queue everything.
     st = vgic_state()
     kicks = u64(0)
-    with st.lock:
-        st.grp_enable = grp_enable & (VGIC_GRP0_ENABLE | VGIC_GRP1_ENABLE)
-        for i in range(u32(0), st.nr_spis):
-            t = vgic_queue_locked(st.spis[i])
+    st.grp_enable = grp_enable & (VGIC_GRP0_ENABLE | VGIC_GRP1_ENABLE)
+    for i in range(u32(0), st.nr_spis):
+        t = vgic_queue(st.spis[i])
+        if t != VGIC_NO_VCPU:
+            kicks = kicks | (u64(1) << t)
+    for v in range(u32(0), st.nr_vcpus):
+        for n in range(u32(0), u32(32)):
+            t = vgic_queue(st.vcpus[v].private[n])
             if t != VGIC_NO_VCPU:
                 kicks = kicks | (u64(1) << t)
-        for v in range(u32(0), st.nr_vcpus):
-            for n in range(u32(0), u32(32)):
-                t = vgic_queue_locked(st.vcpus[v].private[n])
-                if t != VGIC_NO_VCPU:
-                    kicks = kicks | (u64(1) << t)
     _kick_all(kicks)
 
 
@@ -184,11 +186,8 @@ def vgic_route_write(intid: u32, mpidr: u64) -> None:
     # and reads as zero.
     if intid < u32(32) or not vgic_valid_intid(u32(0), intid):
         return
-    st = vgic_state()
-    kick = VGIC_NO_VCPU
-    with st.lock:
-        irq = vgic_irq(u32(0), intid)
+    irq = vgic_irq(u32(0), intid)
+    with irq.lock:
         irq.route_mpidr = mpidr & 0xFF00FFFFFF
-        kick = vgic_queue_locked(irq)
-    vgic_kick(kick)
+    vgic_kick(vgic_queue(irq))
 

@@ -200,7 +200,7 @@ def _sgi_sources_write(vcpu: u32, off: u32, v: u64, nbytes: u32, setting: bool) 
                     vgic_send_sgi(u32(src), vcpu, intid)
             if not setting:
                 irq = vgic_irq(vcpu, intid)
-                with vgic_state().lock:
+                with irq.lock:
                     irq.sgi_sources = irq.sgi_sources & ~bits
                     if irq.sgi_sources == 0:
                         irq.pending_latch = False

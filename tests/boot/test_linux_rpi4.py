@@ -5,7 +5,7 @@ QEMU loads the payload with -initrd at RAM + 128 MiB (the board record's payload
 `initramfs` line puts it on a real card) and writes /chosen linux,initrd-start/end into the host DTB.
 The guest console is UART0 (QEMU's stdout); pyhv's log moves to the mini UART (QEMU's second serial port,
 a file here) once the VM is set up. raspi4b's RAM as QEMU describes it is 960 MiB (below the VideoCore
-carve-out); pyhv keeps 16 MiB. Single-threaded TCG: 4 vCPUs on the 2-core CI machine (docs/wfi-policy.md)."""
+carve-out); pyhv keeps 16 MiB. Multi-threaded TCG: 4 vCPUs on the 2-core CI machine (docs/wfi-policy.md)."""
 
 from __future__ import annotations
 
@@ -55,7 +55,6 @@ def test_linux_boots_on_rpi4_with_four_vcpus(rpi4_build: BuildResult, tmp_path: 
     kernel, initrd = guest
     extra = guest_qemu_args(tmp_path, kernel, initrd, f"console=ttyAMA0 panic=-1 pyhv.test={TESTS}")
     assert [e.kind for e in read_entries((tmp_path / "payload.bin").read_bytes())] == [1, 2, 3]
-    extra += ("-accel", "tcg,thread=single")
     result = run_target(TARGET, rpi4_build.out_dir, RunOptions(cpus=CPUS, timeout_s=TIMEOUT_S, extra_args=extra))
     text = result.output
     assert result.ok, text[-3000:]                   # exit 0: the watchdog reset after the guest's SYSTEM_OFF
