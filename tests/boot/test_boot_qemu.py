@@ -4,13 +4,15 @@ console (lines documented in docs/boot-log.md) and QEMU's exit status (0 = the n
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import re
 import struct
 from pathlib import Path
 
 import pytest
 
-from compiler.build import BuildResult, build_target
+from compiler.build import BuildResult
 from pyhv.host.qemu import RunOptions, RunResult, run_target
 
 REPO = Path(__file__).resolve().parents[2]
@@ -20,18 +22,18 @@ TIMER_PPI = 26            # EL2 physical timer (CNTHP), PPI 10 = INTID 26, on bo
 pytestmark = pytest.mark.qemu
 
 
-def _build(build_root: Path, target: str) -> BuildResult:
-    return build_target(REPO / "targets" / target, build_root / target, lambda _msg: None)
+def _build(built_image: Callable[[str], BuildResult], target: str) -> BuildResult:
+    return built_image(target)
 
 
 @pytest.fixture(scope="session")
-def virt_build(build_root: Path) -> BuildResult:
-    return _build(build_root, "qemu-virt")
+def virt_build(built_image: Callable[[str], BuildResult]) -> BuildResult:
+    return _build(built_image, "qemu-virt")
 
 
 @pytest.fixture(scope="session")
-def rpi4_build(build_root: Path) -> BuildResult:
-    return _build(build_root, "rpi4")
+def rpi4_build(built_image: Callable[[str], BuildResult]) -> BuildResult:
+    return _build(built_image, "rpi4")
 
 
 def _boot(build: BuildResult, options: RunOptions) -> RunResult:

@@ -6,12 +6,14 @@ the print -> host latency is milliseconds against the 5 s interval. Also: the tr
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import re
 from pathlib import Path
 
 import pytest
 
-from compiler.build import BuildResult, build_target
+from compiler.build import BuildResult
 from pyhv.host.bench_guest import parse_trap_report, run_trap_guest
 from pyhv.host.payload import guest_qemu_args
 from pyhv.host.qemu import RunOptions, run_target
@@ -27,8 +29,8 @@ pytestmark = pytest.mark.qemu
 
 
 @pytest.fixture(scope="session")
-def clock_build(build_root: Path) -> BuildResult:
-    return build_target(REPO / "targets" / "qemu-virt", build_root / "qemu-virt", lambda _m: None)
+def clock_build(built_image: Callable[[str], BuildResult]) -> BuildResult:
+    return built_image("qemu-virt")
 
 
 def test_the_guest_counter_runs_at_the_host_clock_rate_and_sleeps_are_never_early(

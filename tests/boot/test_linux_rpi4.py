@@ -9,12 +9,15 @@ carve-out); pyhv keeps 16 MiB. Multi-threaded TCG: 4 vCPUs on the 2-core CI mach
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import re
+import shutil
 from pathlib import Path
 
 import pytest
 
-from compiler.build import BuildResult, build_target, sdcard_add_payload
+from compiler.build import BuildResult, sdcard_add_payload
 from pyhv.host.payload import guest_qemu_args, read_entries
 from pyhv.host.qemu import RunOptions, run_target
 
@@ -32,15 +35,19 @@ pytestmark = pytest.mark.qemu
 
 
 @pytest.fixture(scope="session")
-def rpi4_build(build_root: Path) -> BuildResult:
-    return build_target(TARGET, build_root / "rpi4", lambda _m: None)
+def rpi4_build(built_image: Callable[[str], BuildResult]) -> BuildResult:
+    return built_image("rpi4")
 
 
 def test_the_sd_card_carries_the_payload_at_the_board_address(rpi4_build: BuildResult, tmp_path: Path) -> None:
     payload = tmp_path / "payload.bin"
     payload.write_bytes(b"PYHV-not-really-a-payload")
-    files = sdcard_add_payload(rpi4_build.board, rpi4_build.out_dir, payload)
-    card = rpi4_build.out_dir / "sdcard"
+    out = tmp_path / "rpi4"         # a copy: the session's shared build stays as built
+    shutil.copytree(rpi4_build.out_dir / "sdcard", out / "sdcard")
+    for name in ("pyhv.bin", "host.dtb"):
+        shutil.copyfile(rpi4_build.out_dir / name, out / name)
+    files = sdcard_add_payload(rpi4_build.board, out, payload)
+    card = out / "sdcard"
     assert card / "payload.bin" in files
     assert (card / "payload.bin").read_bytes() == payload.read_bytes()
     config = (card / "config.txt").read_text().splitlines()

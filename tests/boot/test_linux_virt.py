@@ -5,12 +5,14 @@ the second) and QEMU's exit status (0 = the guest's PSCI SYSTEM_OFF powered the 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import re
 from pathlib import Path
 
 import pytest
 
-from compiler.build import BuildResult, build_target
+from compiler.build import BuildResult
 from pyhv.host.payload import guest_qemu_args, write_payload
 from pyhv.host.qemu import RunOptions, RunResult, run_target
 
@@ -27,8 +29,8 @@ pytestmark = pytest.mark.qemu
 
 
 @pytest.fixture(scope="session")
-def virt_build(build_root: Path) -> BuildResult:
-    return build_target(REPO / "targets" / "qemu-virt", build_root / "qemu-virt", lambda _m: None)
+def virt_build(built_image: Callable[[str], BuildResult]) -> BuildResult:
+    return built_image("qemu-virt")
 
 
 def _run(build: BuildResult, extra: tuple[str, ...], gic: int, cpus: int, timeout_s: float) -> RunResult:

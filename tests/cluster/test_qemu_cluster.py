@@ -6,6 +6,8 @@ switch's skew markers are recorded by every node and their spread stays within d
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import re
 import shutil
 import statistics
@@ -13,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from compiler.build import BuildResult, build_target
+from compiler.build import BuildResult
 from pyhv.host.cluster_run import ClusterOptions, ClusterResult, node_mac, run_cluster
 from pyhv.host.qemu import QEMU
 from pyhv.host.switch_faults import FaultConfig
@@ -38,9 +40,8 @@ CLOCK_RE = re.compile(r"^clock: node (\d+) final cntvoff=-?\d+ rtt_min=(\d+) ", 
 
 
 @pytest.fixture(scope="module")
-def image(tmp_path_factory: pytest.TempPathFactory) -> BuildResult:
-    out = tmp_path_factory.mktemp("pyhv-cluster") / "qemu-virt"
-    return build_target(TARGET, out, lambda _msg: None)
+def image(built_image: Callable[[str], BuildResult]) -> BuildResult:
+    return built_image("qemu-virt")
 
 
 def _run(image: BuildResult, delays: tuple[float, ...] = (), faults: FaultConfig | None = None,

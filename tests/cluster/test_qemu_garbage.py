@@ -27,6 +27,8 @@ a line (ClusterOptions.watch):
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import re
 import shutil
 import subprocess
@@ -35,7 +37,7 @@ from pathlib import Path
 
 import pytest
 
-from compiler.build import BuildResult, build_target
+from compiler.build import BuildResult
 from pyhv.cluster.wire import (
     DROP_BAD_FRAGMENT, DROP_CHECKSUM, DROP_ETHERTYPE, DROP_FOREIGN_CLUSTER, DROP_MAGIC, DROP_OVERSIZE,
     DROP_TRUNCATED, DROP_UNKNOWN_TYPE, DROP_VERSION, MSG_ANNOUNCE, MSG_BOOT, MSG_CLOCK_PROBE, MSG_CLOCK_REPLY,
@@ -80,9 +82,8 @@ KIND_REASON = {"ethertype": DROP_ETHERTYPE, "oversize": DROP_OVERSIZE, "magic": 
 
 
 @pytest.fixture(scope="module")
-def image(tmp_path_factory: pytest.TempPathFactory) -> BuildResult:
-    out = tmp_path_factory.mktemp("pyhv-garbage") / "qemu-virt"
-    return build_target(TARGET, out, lambda _msg: None)
+def image(built_image: Callable[[str], BuildResult]) -> BuildResult:
+    return built_image("qemu-virt")
 
 
 @pytest.fixture(scope="module")

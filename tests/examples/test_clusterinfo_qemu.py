@@ -5,12 +5,13 @@ guest's own report against the configuration QEMU and pyhv were given."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import re
-from pathlib import Path
 
 import pytest
 
-from compiler.build import BuildResult, build_target
+from compiler.build import BuildResult
 from pyhv.host.guest import REPO_ROOT
 from pyhv.host.payload import guest_qemu_args
 from pyhv.host.qemu import RunOptions, RunResult, run_target
@@ -25,14 +26,14 @@ BOOT_TIMEOUT_S = 40.0
 
 
 @pytest.fixture(scope="module")
-def guest_run(tmp_path_factory: pytest.TempPathFactory) -> RunResult:
+def guest_run(tmp_path_factory: pytest.TempPathFactory, built_image: Callable[[str], BuildResult]) -> RunResult:
     kernel, initrd = GUEST_DIR / "Image", GUEST_DIR / "initramfs.cpio"
     if not (kernel.is_file() and initrd.is_file()):
         pytest.skip("no guest images: run `pyhv guest build` first")
     if "clusterinfo)" not in initrd.read_bytes().decode("latin-1"):
         pytest.skip("the guest initramfs predates pyhv.test=clusterinfo: run `pyhv guest build`")
+    build: BuildResult = built_image("qemu-virt")
     out = tmp_path_factory.mktemp("clusterinfo")
-    build: BuildResult = build_target(TARGET, out / "qemu-virt", lambda _m: None)
     extra = guest_qemu_args(out, kernel, initrd, "console=ttyAMA0 panic=-1 pyhv.test=clusterinfo")
     options = RunOptions(gic_version=3, cpus=1, mem=f"{RAM_MIB}M", timeout_s=BOOT_TIMEOUT_S, extra_args=extra)
     return run_target(TARGET, build.out_dir, options)

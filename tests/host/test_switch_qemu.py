@@ -5,6 +5,8 @@ each other through the switch, proving QEMU's -netdev dgram frames cross it in b
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import re
 import shutil
 import subprocess
@@ -13,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from compiler.build import BuildResult, build_target
+from compiler.build import BuildResult
 from pyhv.host.cluster_run import ClusterOptions, node_mac, node_qemu_args, run_cluster
 from pyhv.host.cpio import CpioWriter
 from pyhv.host.pcap import read_pcap
@@ -29,9 +31,8 @@ pytestmark = [pytest.mark.qemu,
 
 
 @pytest.fixture(scope="module")
-def virt_build(tmp_path_factory: pytest.TempPathFactory) -> BuildResult:
-    out = tmp_path_factory.mktemp("pyhv-build") / "qemu-virt"
-    return build_target(REPO / "targets" / "qemu-virt", out, lambda _msg: None)
+def virt_build(built_image: Callable[[str], BuildResult]) -> BuildResult:
+    return built_image("qemu-virt")
 
 
 def test_three_nodes_boot_in_the_given_order_with_their_netdev(virt_build: BuildResult, tmp_path: Path) -> None:
