@@ -5,23 +5,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from keystone import KS_ARCH_ARM64, KS_MODE_LITTLE_ENDIAN, Ks
+from pyhv.host.bench_guest import GUEST_RAM_IPA, assemble  # noqa: F401  (re-exported for the tests)
 
 REPO = Path(__file__).resolve().parents[2]
 GUEST_DIR = REPO / "build" / "guest"
-GUEST_RAM_IPA = 0x4000_0000      # a flat binary is entered at the start of guest RAM (pyhv/core/loader.py)
 
 
 def linux_guest() -> tuple[Path, Path] | None:
     """(Image, initramfs) of the default guest, or None when `pyhv guest build` has not been run."""
     kernel, initrd = GUEST_DIR / "Image", GUEST_DIR / "initramfs.cpio"
     return (kernel, initrd) if kernel.is_file() and initrd.is_file() else None
-
-
-def assemble(source: str, base: int = GUEST_RAM_IPA) -> bytes:
-    """A flat AArch64 binary linked at `base` (named labels only: keystone rejects numeric ones)."""
-    code, _ = Ks(KS_ARCH_ARM64, KS_MODE_LITTLE_ENDIAN).asm(source, base)
-    return bytes(code)
 
 
 # A guest that asks for the PSCI version over HVC, prints it on its PL011 (0x0900_0000) as
