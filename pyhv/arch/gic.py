@@ -24,6 +24,7 @@ class GicOps(Ops):
     version: Callable[[], u32]              # 2 or 3
     enable_sgi: Callable[[u32, u8], None]   # (intid 0-15, priority) on the calling CPU
     send_sgi: Callable[[u64, u32], None]    # (target CPU's MPIDR affinity, intid 0-15)
+    enable_spi: Callable[[u32, u8], None]   # (intid 32+, priority) level-sensitive, routed to the calling CPU
 
 
 _gic: Final = OpsSlot(GicOps)
@@ -60,6 +61,12 @@ def gic_enable_sgi(intid: u32, prio: u8) -> None:
 def gic_send_sgi(mpidr: u64, intid: u32) -> None:
     # Raise SGI `intid` on the CPU of this node whose MPIDR affinity is `mpidr` (wake-ups between CPUs).
     _gic.get().send_sgi(mpidr, intid)
+
+
+def gic_enable_spi(intid: u32, prio: u8) -> None:
+    # Enable shared peripheral interrupt `intid` as level-sensitive and route it to the calling CPU only
+    # (the CPU that owns the device: its handler runs there and needs no lock against other CPUs).
+    _gic.get().enable_spi(intid, prio)
 
 
 def gic_nr_irqs() -> u32:

@@ -34,15 +34,39 @@ class GuestTraps(Struct):
     installed: bool
 
 
+class DeviceIrqOps(Ops):
+    # Host device interrupts (SPIs) pyhv itself owns, e.g. the cluster NIC's. One table per node: its
+    # owner dispatches among its devices. Runs on the CPU the SPI is routed to, with IRQs masked.
+    handle: Callable[[u32], bool]       # (intid) True if one of this table's devices raised it
+
+
+class DeviceIrqs(Struct):
+    installed: bool
+
+
 _trap_cpu: Final = PerCpu(TrapCpu)
 _guest_traps: Final = Static(GuestTraps)
 _guest_ops: Final = OpsSlot(GuestTrapOps)
+_device_irqs: Final = Static(DeviceIrqs)
+_device_ops: Final = OpsSlot(DeviceIrqOps)
 
 
 def trap_set_guest_ops(ops: GuestTrapOps) -> None:
     # pyhv/core/vm.py, once the VM is set up: guest exceptions go to the vCPU code from now on.
     _guest_ops.set(ops)
     _guest_traps.get().installed = True
+
+
+def trap_set_device_irq_ops(ops: DeviceIrqOps) -> None:
+    _device_ops.set(ops)
+    _device_irqs.get().installed = True
+
+
+def trap_device_irq(intid: u32) -> bool:
+    # Hand `intid` to the device interrupt table (called before the EOI); False if nobody claims it.
+    if not _device_irqs.get().installed:
+        return False
+    return _device_ops.get().handle(intid)
 
 
 def _from_lower_el(f: TrapFrame) -> bool:
@@ -114,7 +138,7 @@ def arch_trap_irq(f: TrapFrame) -> None:
         return
     if intid == TIMER_HYP_PPI:
         timer_handle_irq()
-    else:
+    elif not trap_device_irq(intid):
         _trap_cpu.get().unhandled_irqs += 1
         kprint("warning: irq %u has no handler\n", intid)
     gic_eoi(intid)

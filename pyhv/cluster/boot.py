@@ -1,7 +1,9 @@
 # The cluster bring-up of one node on real hardware / QEMU (entered from hv_main when the bootargs carry
 # `pyhv.role=`): virtio-net probe -> NicOps -> cluster_init -> membership until BOOT -> the cluster table
 # and the clock estimate on the console -> an optional soak -> wait for the switch's skew markers ->
-# counters -> power off. Everything runs on the boot CPU, polling the NIC (no NIC interrupt yet).
+# counters -> power off. Everything runs on the boot CPU (CPU 0), which also takes the NIC's receive
+# interrupt: the SPI is routed to CPU 0 only, so the driver needs no lock. An idle node sleeps in WFI until
+# that interrupt or its EL2 timer (pyhv/cluster/idle.py).
 #
 # Bootargs (all optional except pyhv.role):
 #   pyhv.role=bootstrap|joiner  pyhv.cluster=NAME (default "pyhv")  pyhv.nodes=N (bootstrap: BOOT once N
@@ -20,7 +22,9 @@ from typing import Final
 
 from pyhv.lang import i64, kprint, range, u8, u32, u64
 
-from pyhv.arch.timer import timer_freq_hz, timer_now
+from pyhv.arch.gic import GIC_PRIO_DEFAULT, gic_enable_ppi, gic_enable_spi, gic_nr_irqs
+from pyhv.arch.timer import TIMER_HYP_PPI, timer_freq_hz, timer_now
+from pyhv.arch.traps import DeviceIrqOps, trap_set_device_irq_ops
 from pyhv.cluster.bootargs import bootarg_eq, bootarg_find, bootarg_name_id, bootarg_print, bootarg_u32
 from pyhv.cluster.clocksync import CLOCK_SYSREG_OPS, clocksync_guest_counter, clocksync_set_ops, clocksync_state
 from pyhv.cluster.marker import marker_state
@@ -36,10 +40,14 @@ from pyhv.core.fdt import FDT_NONE
 from pyhv.core.hostinfo import hostinfo
 from pyhv.core.power import power_off
 from pyhv.core.printk import printk_begin, printk_char, printk_end, printk_hex, printk_str, printk_udec
-from pyhv.drivers.virtio_net import VIRTIO_NET_NIC_OPS, virtio_net_probe
+from pyhv.drivers.virtio_net import (
+    VIRTIO_NET_NIC_OPS, virtio_net_intid, virtio_net_irq, virtio_net_probe, virtio_net_stats,
+)
 
 DEFAULT_WAIT_MS: Final = u32(60000)
 DEFAULT_LINGER_MS: Final = u32(500)
+IDLE_MAX_US_IRQ: Final = u32(100000)    # with the NIC interrupt: a frame wakes us; look around every 100 ms
+IDLE_MAX_US_POLL: Final = u32(1000)     # without one: poll the NIC every millisecond
 
 
 def cluster_boot_requested() -> bool:
@@ -75,6 +83,35 @@ def _config(cfg: ClusterConfig, role: u32) -> None:
     cfg.announce_us = u32(100000)
     cfg.resync_us = u32(200000)
     cfg.probe_gap_us = u32(2000)
+    cfg.idle_max_us = IDLE_MAX_US_IRQ if _nic_irq_usable() else IDLE_MAX_US_POLL
+
+
+def _nic_irq_usable() -> bool:
+    intid = virtio_net_intid()
+    return intid >= 32 and intid < gic_nr_irqs()
+
+
+def _cluster_irq(intid: u32) -> bool:
+    if intid != virtio_net_intid():
+        return False
+    virtio_net_irq()
+    return True
+
+
+CLUSTER_IRQ_OPS: Final = DeviceIrqOps(handle=_cluster_irq)
+
+
+def _enable_irqs() -> None:
+    # The EL2 timer wakes an idle node at its next deadline; the NIC's SPI (when the DTB names a usable
+    # one) wakes it for a frame. Both on this CPU.
+    gic_enable_ppi(TIMER_HYP_PPI, GIC_PRIO_DEFAULT)
+    if _nic_irq_usable():
+        trap_set_device_irq_ops(CLUSTER_IRQ_OPS)
+        gic_enable_spi(virtio_net_intid(), GIC_PRIO_DEFAULT)
+        kprint("cluster: nic irq %u -> cpu 0\n", virtio_net_intid())
+    else:
+        kprint("cluster: the nic has no usable interrupt (intid %u); polling it every %u us\n",
+               virtio_net_intid(), IDLE_MAX_US_POLL)
 
 
 def _print_start() -> None:
@@ -126,6 +163,9 @@ def _print_stats() -> None:
     ws = wire_stats()
     kprint("cluster: stats node %u rx_frames=%u rx_ok=%u tx_frames=%u\n", u32(cluster_my_node()), ws.rx_frames,
            ws.rx_ok, ws.tx_frames)
+    ns = virtio_net_stats()
+    kprint("cluster: nic node %u irqs=%u rx=%u tx=%u tx_full=%u rx_errors=%u\n", u32(cluster_my_node()), ns.irqs,
+           ns.rx_frames, ns.tx_frames, ns.tx_full, ns.rx_errors)
     for r in range(u32(1), DROP_REASONS):
         if ws.drops[r] != 0:
             kprint("cluster: drops reason=%u count=%u\n", r, ws.drops[r])
@@ -158,6 +198,7 @@ def cluster_boot_main() -> None:
     clocksync_set_ops(CLOCK_SYSREG_OPS)
     cfg = ClusterConfig()
     _config(cfg, role)
+    _enable_irqs()
     cluster_init(cfg)
     _print_start()
     wait = _ticks_ms(bootarg_u32("pyhv.wait_ms", DEFAULT_WAIT_MS))

@@ -3,14 +3,15 @@
 # dispatches complete messages through MSG_TABLE (replies go to the request table), and runs the timers of
 # the transport, membership and clock sync. transport_wait_reply keeps doing that until the reply it waits
 # for is there, so requests from the peer we wait on are served meanwhile: two nodes waiting on each other
-# do not deadlock. wait_event() is the scheduling point (on hardware: WFE until the NIC interrupt or the EL2
-# timer armed at cluster_next_deadline; in the simulator: the baton passes).
+# do not deadlock. An idle node sleeps in cluster_sleep_until(cluster_next_deadline()) (pyhv/cluster/idle.py:
+# on hardware WFI until the NIC interrupt or the EL2 timer; in the simulator the baton passes).
 
 from typing import Final
 
-from pyhv.lang import Static, Struct, addr_of, range, struct_copy, u16, u32, u64, wait_event
+from pyhv.lang import Static, Struct, addr_of, range, struct_copy, u16, u32, u64
 
 from pyhv.cluster.clocksync import clocksync_init, clocksync_next_deadline, clocksync_tick
+from pyhv.cluster.idle import cluster_sleep_until
 from pyhv.cluster.membership import membership_init, membership_next_deadline, membership_tick
 from pyhv.cluster.msgtable import msgtable_check, msgtable_row
 from pyhv.cluster.nic import nic
@@ -100,7 +101,7 @@ def cluster_poll() -> u32:
 def cluster_step() -> None:
     # One turn of a node's main loop: poll, and wait if there was nothing to do.
     if cluster_poll() == 0:
-        wait_event()
+        cluster_sleep_until(cluster_next_deadline())
 
 
 def transport_wait_reply(req_id: u32, out: Reply) -> u32:
@@ -111,7 +112,7 @@ def transport_wait_reply(req_id: u32, out: Reply) -> u32:
         if r != REPLY_PENDING:
             return r
         if cluster_poll() == 0:
-            wait_event()
+            cluster_sleep_until(cluster_next_deadline())
 
 
 def cluster_next_deadline() -> u64:

@@ -44,6 +44,7 @@ class ClusterConfig(Struct):
     announce_us: u32        # bootstrap announce / joiner retry period
     resync_us: u32          # clock resync period
     probe_gap_us: u32       # gap between the probes of one clock sync round
+    idle_max_us: u32        # longest idle sleep (a NIC interrupt or a timer deadline wakes earlier)
 
 
 class ClusterSelf(Struct):

@@ -13,10 +13,11 @@
 
 from typing import Annotated, Final
 
-from pyhv.lang import Array, Static, Struct, addr_of, i32, kprint, range, u8, u16, u32, u64, wait_event
+from pyhv.lang import Array, Static, Struct, addr_of, i32, kprint, range, u8, u16, u32, u64
 
 from pyhv.arch.timer import timer_now
 from pyhv.cluster.bytecopy import bytecopy
+from pyhv.cluster.idle import cluster_sleep_until
 from pyhv.cluster.nic import nic
 from pyhv.cluster.table import cluster_cfg, cluster_mtu, cluster_self, cluster_table, ticks_from_us
 from pyhv.cluster.wire import (
@@ -156,24 +157,25 @@ def _on_ack(p: Peer, ack: u32) -> None:
         p.rto_deadline = u64(0) if p.una == p.sent else timer_now() + p.rto_ticks
 
 
-def _rx_acks_only() -> None:
+def _rx_acks_only() -> bool:
     # Take one frame from the NIC and use only its ack (the send path waiting for ring space must not
-    # dispatch: handlers may send). Data in it is dropped; the peer resends it.
+    # dispatch: handlers may send). Data in it is dropped; the peer resends it. False: nothing was waiting.
     st = _tp.get()
     buf = addr_of(st.scratch)
     n = nic().poll(buf + FRAME_PAD, u32(4222))
     if n == 0:
-        return
+        return False
     h = wire_frame(buf).hdr
     kind = KIND_RELIABLE if (h.flags & F_RELIABLE) != 0 else KIND_CONTROL
     me = cluster_self()
     if wire_validate(buf, n, me.node, u16(me.cfg.cluster_id), me.mtu, kind, u32(0)) != DROP_NONE:
-        return
+        return True
     if u32(h.src_node) < MAX_NODES and (h.flags & F_ACK) != 0:
         p = st.peers[h.src_node]
         if p.state == PEER_ACTIVE:
             p.last_heard = timer_now()
             _on_ack(p, h.ack)
+    return True
 
 
 def _ring_free(p: Peer) -> u32:
@@ -195,9 +197,10 @@ def transport_send(dst: u16, msg_type: u32, flags: u8, req_id: u32, payload: u64
     if nfrag == 0:
         nfrag = u32(1)
     while p.state == PEER_ACTIVE and _ring_free(p) < nfrag:
-        _rx_acks_only()
+        got = _rx_acks_only()
         transport_timers()
-        wait_event()
+        if not got:
+            cluster_sleep_until(transport_next_deadline())
     if p.state != PEER_ACTIVE:
         return TRANSPORT_ERR_PEER_LOST
     _queue_msg(p, dst, msg_type, flags, req_id, payload, length, per_frame, nfrag)

@@ -34,6 +34,7 @@ from pyhv.arch.sysreg_trap import (
     SYSREG_KEY_ICC_ASGI1R, SYSREG_KEY_ICC_SGI0R, SYSREG_KEY_ICC_SGI1R, SysregAccess, sysreg_trap_decode,
 )
 from pyhv.arch.timer import TIMER_HYP_PPI, timer_handle_irq
+from pyhv.arch.traps import trap_device_irq
 from pyhv.core.mmio import MMIO_HANDLED, mmio_dispatch
 from pyhv.core.ratelimit import RateLimit, ratelimit_allow
 from pyhv.core.smccc import smccc_handle
@@ -251,6 +252,8 @@ def _host_irq(vcpu: u32, intid: u32) -> None:
         timer_handle_irq()
     elif intid == VCPU_KICK_SGI:
         pass                            # a kick: the exit itself was the point (we flush on the way back)
+    elif trap_device_irq(intid):
+        pass
     elif _warn_ok():
         kprint("vcpu %u: host irq %u has no handler\n", vcpu, intid)
 

@@ -16,7 +16,9 @@ GICD_ISENABLER: Final = u64(0x100)      # set-enable, 1 bit per INTID (word 0 ba
 GICD_ICENABLER: Final = u64(0x180)      # clear-enable, 1 bit per INTID
 GICD_ICPENDR: Final = u64(0x280)        # clear-pending, 1 bit per INTID
 GICD_IPRIORITYR: Final = u64(0x400)     # priority, 1 byte per INTID (byte-accessible)
-GICD_ITARGETSR: Final = u64(0x800)      # CPU targets, 1 byte per INTID (SPIs only writable)
+GICD_ITARGETSR: Final = u64(0x800)      # CPU targets, 1 byte per INTID (SPIs only writable; bytes of
+                                        # INTIDs 0-31 read as the calling CPU's own interface bit)
+GICD_ICFGR: Final = u64(0xC00)          # configuration, 2 bits per INTID (bit 1 of a pair: 1 edge, 0 level)
 GICD_SGIR: Final = u64(0xF00)           # software-generated interrupt: CPUTargetList [23:16], INTID [3:0]
 
 GICC_CTLR: Final = u64(0x000)           # CPU interface control: group enables
@@ -109,6 +111,20 @@ def gicv2_send_sgi(mpidr: u64, intid: u32) -> None:
     mmio_write32(st.gicd + GICD_SGIR, (u32(1) << (u32(mpidr & 0x7) + 16)) | (intid & 0xF))
 
 
+def gicv2_enable_spi(intid: u32, prio: u8) -> None:
+    # Target this CPU's interface only (the bit ITARGETSR0 reads back on it), level-sensitive, then enable.
+    # The INTID is still disabled from init_dist, so ICFGR may change (IHI 0048B 4.3.13).
+    st = _gicv2.get()
+    if intid < 32 or intid >= st.nr_irqs:
+        panic("gicv2: enable_spi with an INTID that is no SPI of this distributor")
+    me = mmio_read32(st.gicd + GICD_ITARGETSR) & 0xFF
+    mmio_write8(st.gicd + GICD_ITARGETSR + u64(intid), u8(me))
+    cfg = st.gicd + GICD_ICFGR + u64(intid // 16) * 4
+    mmio_write32(cfg, mmio_read32(cfg) & ~(u32(2) << ((intid % 16) * 2)))
+    mmio_write8(st.gicd + GICD_IPRIORITYR + u64(intid), prio)
+    mmio_write32(st.gicd + GICD_ISENABLER + u64(intid // 32) * 4, u32(1) << (intid % 32))
+
+
 def gicv2_ack() -> u32:
     iar = mmio_read32(_gicv2.get().gicc + GICC_IAR)
     _gicv2_cpu.get().iar = iar
@@ -135,5 +151,5 @@ def gicv2_version() -> u32:
 GICV2_OPS: Final = GicOps(
     probe=gicv2_probe, init_dist=gicv2_init_dist, init_cpu=gicv2_init_cpu, enable_ppi=gicv2_enable_ppi,
     ack=gicv2_ack, eoi=gicv2_eoi, nr_irqs=gicv2_nr_irqs, version=gicv2_version,
-    enable_sgi=gicv2_enable_sgi, send_sgi=gicv2_send_sgi,
+    enable_sgi=gicv2_enable_sgi, send_sgi=gicv2_send_sgi, enable_spi=gicv2_enable_spi,
 )

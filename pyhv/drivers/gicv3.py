@@ -10,7 +10,8 @@ from typing import Final
 
 from pyhv.lang import (
     range,
-    PerCpu, Static, Struct, cpu_relax, dsb, isb, mmio_read32, mmio_read64, mmio_write8, mmio_write32, panic,
+    PerCpu, Static, Struct, cpu_relax, dsb, isb, mmio_read32, mmio_read64, mmio_write8, mmio_write32, mmio_write64,
+    panic,
     sysreg_read, sysreg_write, u8, u32, u64,
 )
 
@@ -22,6 +23,10 @@ GICD_TYPER: Final = u64(0x0004)         # ITLinesNumber [4:0]
 GICD_ICENABLER: Final = u64(0x0180)     # clear-enable, 1 bit per INTID
 GICD_ICPENDR: Final = u64(0x0280)       # clear-pending, 1 bit per INTID
 GICD_IPRIORITYR: Final = u64(0x0400)    # priority, 1 byte per INTID
+GICD_ISENABLER: Final = u64(0x0100)     # set-enable, 1 bit per INTID
+GICD_ICFGR: Final = u64(0x0C00)         # configuration, 2 bits per INTID (bit 1 of a pair: 1 edge, 0 level)
+GICD_IROUTER: Final = u64(0x6000)       # 64-bit route per INTID: Aff3 [39:32], Aff2.Aff1.Aff0 [23:0], IRM [31]
+GICD_IROUTER_AFF_MASK: Final = u64(0xFF00FFFFFF)    # MPIDR_EL1's affinity fields sit at the same bits
 GICD_IGROUPR: Final = u64(0x0080)       # group, 1 bit per INTID (1 = non-secure group 1)
 GICD_CTLR_RWP: Final = u32(1 << 31)     # register write pending
 GICD_CTLR_ARE_GRP1: Final = u32(0x12)   # ARE (bit 4) | EnableGrp1 (bit 1): same bits with or without DS
@@ -171,6 +176,20 @@ def gicv3_send_sgi(mpidr: u64, intid: u32) -> None:
     isb()
 
 
+def gicv3_enable_spi(intid: u32, prio: u8) -> None:
+    # Route to this CPU (IRM = 0: exactly the CPU named by the affinity), level-sensitive, then enable.
+    # The INTID is still disabled from init_dist, so ICFGR may change (IHI 0069H 12.9.9).
+    st = _gicv3.get()
+    if intid < 32 or intid >= st.nr_irqs:
+        panic("gicv3: enable_spi with an INTID that is no SPI of this distributor")
+    mmio_write64(st.gicd + GICD_IROUTER + u64(intid) * 8, sysreg_read("mpidr_el1") & GICD_IROUTER_AFF_MASK)
+    cfg = st.gicd + GICD_ICFGR + u64(intid // 16) * 4
+    mmio_write32(cfg, mmio_read32(cfg) & ~(u32(2) << ((intid % 16) * 2)))
+    mmio_write8(st.gicd + GICD_IPRIORITYR + u64(intid), prio)
+    _wait_rwp(st.gicd)
+    mmio_write32(st.gicd + GICD_ISENABLER + u64(intid // 32) * 4, u32(1) << (intid % 32))
+
+
 def gicv3_ack() -> u32:
     return u32(sysreg_read("icc_iar1_el1") & ICC_IAR_INTID)
 
@@ -190,5 +209,5 @@ def gicv3_version() -> u32:
 GICV3_OPS: Final = GicOps(
     probe=gicv3_probe, init_dist=gicv3_init_dist, init_cpu=gicv3_init_cpu, enable_ppi=gicv3_enable_ppi,
     ack=gicv3_ack, eoi=gicv3_eoi, nr_irqs=gicv3_nr_irqs, version=gicv3_version,
-    enable_sgi=gicv3_enable_sgi, send_sgi=gicv3_send_sgi,
+    enable_sgi=gicv3_enable_sgi, send_sgi=gicv3_send_sgi, enable_spi=gicv3_enable_spi,
 )

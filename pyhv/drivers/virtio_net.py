@@ -21,11 +21,12 @@
 #   P + 0x1000  VirtqRings of the transmit queue (queue 1)
 #   P + 0x2000  RX_BUFS receive buffers, then TX_BUFS transmit buffers, NET_BUF_BYTES each
 #
-# Interrupts: the device's SPI (from the node's `interrupts` property, virtio_net_intid()) is meant to be
-# routed to CPU 0, the CPU that runs the cluster code and owns the NIC (no locks: only that CPU calls into
-# this driver). virtio_net_irq() acknowledges at the device (InterruptStatus -> InterruptACK) and counts; the
-# frames themselves are taken by virtio_net_poll, which also works with the interrupt never enabled. The
-# transmit queue asks for no interrupts (VIRTQ_AVAIL_F_NO_INTERRUPT): completions are reclaimed on send.
+# Interrupts: the device's SPI (from the node's `interrupts` property, virtio_net_intid()) is routed to
+# CPU 0, the CPU that runs the cluster code and owns the NIC (pyhv/cluster/boot.py; no locks: only that CPU
+# calls into this driver). virtio_net_irq() acknowledges at the device (InterruptStatus -> InterruptACK) and
+# counts; the frames themselves are taken by virtio_net_poll from the main loop, which the interrupt wakes
+# from WFI (pyhv/cluster/idle.py). The transmit queue asks for no interrupts (VIRTQ_AVAIL_F_NO_INTERRUPT):
+# completions are reclaimed on send.
 
 from typing import Annotated, Final
 
@@ -124,7 +125,7 @@ def virtio_net_stats() -> VirtioNetStats:
 
 
 def virtio_net_intid() -> u32:
-    # GIC INTID of the NIC's interrupt (0: the DTB named none; run by polling). Route it to CPU 0.
+    # GIC INTID of the NIC's interrupt (0: the DTB named none; the cluster code then polls).
     return _net.get().intid
 
 

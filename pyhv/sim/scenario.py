@@ -157,6 +157,7 @@ class Scenario:
         cfg.rto_min_us, cfg.rto_max_us, cfg.ack_delay_us = u32(2000), u32(64000), u32(200)
         cfg.keepalive_us, cfg.lost_after_us = u32(100_000), u32(1_000_000)
         cfg.announce_us, cfg.resync_us, cfg.probe_gap_us = u32(20_000), u32(RESYNC_US), u32(PROBE_GAP_US)
+        cfg.idle_max_us = u32(20_000)
         cluster_init(cfg)
         while membership_state().state != M_BOOTED:
             cluster_step()
