@@ -74,8 +74,11 @@ def _config(cfg: ClusterConfig, role: u32) -> None:
     cfg.ram_bytes = info.ram_size
     cfg.freq_hz = timer_freq_hz()
     cfg.min_nodes = bootarg_u32("pyhv.nodes", u32(1))
-    # QEMU under TCG on a shared host: round trips of ~0.1-10 ms, scheduling stalls of tens of ms.
-    cfg.rto_min_us = u32(20000)
+    # QEMU under TCG on a shared host: round trips of ~0.3-2 ms, scheduling stalls of milliseconds to tens
+    # of ms. The retransmit timeout follows the measured round trips but never drops below 5 ms (and the
+    # clock sync rejects samples slower than that floor).
+    cfg.rto_init_us = u32(20000)
+    cfg.rto_min_us = u32(5000)
     cfg.rto_max_us = u32(500000)
     cfg.ack_delay_us = u32(1000)
     cfg.keepalive_us = u32(500000)

@@ -36,7 +36,8 @@ class ClusterConfig(Struct):
     cluster_id: u32         # cluster_name_id(name)
     cpus: u32               # CPUs this node contributes
     min_nodes: u32          # bootstrap: send BOOT once this many nodes are set up
-    rto_min_us: u32         # first retransmission timeout
+    rto_init_us: u32        # retransmission timeout before the first round trip is measured
+    rto_min_us: u32         # floor of the measured timeout (and the clock sync's sample limit)
     rto_max_us: u32         # backoff cap
     ack_delay_us: u32       # longest an ack waits for a frame to ride on
     keepalive_us: u32       # silence before we poke a peer we are waiting on

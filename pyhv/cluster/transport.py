@@ -1,6 +1,7 @@
 # Reliable transport, one stream per peer (docs/protocol.md "Transport"): sequence numbers, cumulative acks
-# (piggybacked on every reliable frame, or a pure MSG_ACK after ack_delay_us), go-back-N retransmission with
-# exponential backoff (rto_min_us doubling up to rto_max_us), duplicate suppression, a bounded send window
+# (piggybacked on every reliable frame, or a pure MSG_ACK after ack_delay_us), go-back-N retransmission on a
+# timeout measured from the round trips (RFC 6298 with Karn's rule, pyhv/cluster/rtt.py; rto_init_us before
+# the first sample, never below rto_min_us) that doubles up to rto_max_us, duplicate suppression, a bounded send window
 # (TX_WINDOW frames in flight, TX_RING queued) and in-order delivery (out-of-order frames are dropped and
 # answered with a duplicate ack; the sender resends them). Messages longer than the cluster MTU allows go as
 # consecutive fragments of the same stream, reassembled in order. Time is the counter (timer_now), in ticks.
@@ -19,6 +20,7 @@ from pyhv.arch.timer import timer_now
 from pyhv.cluster.bytecopy import bytecopy
 from pyhv.cluster.idle import cluster_sleep_until
 from pyhv.cluster.nic import nic
+from pyhv.cluster.rtt import RttEst, rtt_init, rtt_sample
 from pyhv.cluster.table import cluster_cfg, cluster_mtu, cluster_self, cluster_table, ticks_from_us
 from pyhv.cluster.wire import (
     DROP_BAD_FRAGMENT, DROP_DUPLICATE, DROP_NONE, DROP_OUT_OF_ORDER, DROP_PEER_LOST, F_ACK, F_RELIABLE,
@@ -46,7 +48,9 @@ _NEVER: Final = u64(0xFFFFFFFFFFFFFFFF)
 
 
 class TxSlot(Struct):
+    sent_at: u64            # ticks of the first transmission
     length: u32
+    resent: bool            # transmitted more than once: its ack gives no round-trip sample (Karn)
     buf: FrameBuf
 
 
@@ -54,12 +58,13 @@ class Peer(Struct):
     mac: u64
     last_heard: u64         # ticks when a valid frame from the peer last arrived
     rto_deadline: u64       # retransmit timer, 0 = off
-    rto_ticks: u64          # current timeout (doubles on every expiry)
+    rto_ticks: u64          # current timeout (rtt.rto, doubled on every expiry)
     ack_due: u64            # a pure ack goes out then unless a frame carries it first; 0 = none owed
     poked_at: u64           # last keepalive
     sent_msgs: u64          # reliable messages queued to the peer
     delivered_msgs: u64     # messages from the peer handed up (at most its sent_msgs: no duplicates)
     retransmits: u64
+    rtt: RttEst
     waiting_reqs: u32       # our requests to this peer without a reply yet
     state: u32              # PEER_UNUSED / PEER_ACTIVE / PEER_LOST
     next_seq: u32           # seq of the next frame queued
@@ -120,7 +125,8 @@ def transport_add_peer(node: u16, mac: u64) -> None:
         return
     p.state = PEER_ACTIVE
     p.mac = mac
-    p.rto_ticks = ticks_from_us(cluster_cfg().rto_min_us)
+    rtt_init(p.rtt, ticks_from_us(cluster_cfg().rto_init_us))
+    p.rto_ticks = p.rtt.rto
     p.last_heard = timer_now()
 
 
@@ -144,6 +150,9 @@ def _transmit(p: Peer, node: u16, seq: u32) -> u32:
 def _pump(p: Peer, node: u16) -> None:
     # Transmit queued frames while the window has room.
     while p.sent != p.next_seq and p.sent - p.una < TX_WINDOW:
+        slot = p.ring[p.sent % TX_RING]
+        slot.sent_at = timer_now()
+        slot.resent = False
         _transmit(p, node, p.sent)
         p.sent += 1
         if p.rto_deadline == 0:
@@ -153,8 +162,13 @@ def _pump(p: Peer, node: u16) -> None:
 def _on_ack(p: Peer, ack: u32) -> None:
     if _seq_before(p.una, ack) and not _seq_before(p.sent, ack):
         p.una = ack
-        p.rto_ticks = ticks_from_us(cluster_cfg().rto_min_us)
-        p.rto_deadline = u64(0) if p.una == p.sent else timer_now() + p.rto_ticks
+        now = timer_now()
+        newest = p.ring[(ack - 1) % TX_RING]
+        if not newest.resent:
+            cfg = cluster_cfg()
+            rtt_sample(p.rtt, now - newest.sent_at, ticks_from_us(cfg.rto_min_us), ticks_from_us(cfg.rto_max_us))
+        p.rto_ticks = p.rtt.rto
+        p.rto_deadline = u64(0) if p.una == p.sent else now + p.rto_ticks
 
 
 def _rx_acks_only() -> bool:
@@ -347,6 +361,7 @@ def transport_timers() -> None:
         if p.rto_deadline != 0 and now >= p.rto_deadline:
             s = p.una
             while s != p.sent:
+                p.ring[s % TX_RING].resent = True
                 _transmit(p, n, s)
                 p.retransmits += 1
                 s += 1

@@ -39,7 +39,8 @@ def _config() -> ClusterConfig:
     cfg.ram_bytes = u64(1 << 28)
     cfg.freq_hz = u64(62_500_000)
     cfg.min_nodes = u32(2)
-    cfg.rto_min_us, cfg.rto_max_us, cfg.ack_delay_us = u32(2000), u32(64000), u32(200)
+    cfg.rto_init_us, cfg.rto_min_us, cfg.rto_max_us = u32(2000), u32(2000), u32(64000)
+    cfg.ack_delay_us = u32(200)
     cfg.keepalive_us, cfg.lost_after_us = u32(100_000), u32(1_000_000)
     cfg.announce_us, cfg.resync_us, cfg.probe_gap_us = u32(20_000), u32(50_000), u32(1000)
     return cfg
