@@ -11,6 +11,7 @@
 #   in flight, 1..4, default 4)  pyhv.markers=K (markers to wait for)  pyhv.wait_ms=MS (longest wait for
 #   formation / for the markers; default 60000)
 #   pyhv.linger_ms=MS (serving time before power-off when no markers are awaited; default 500)
+#   pyhv.lost_ms=MS (silence after which a peer this node waits on is declared lost; default 10000)
 #
 # Console lines (the same format on every node; tests parse them, docs/protocol.md "QEMU bring-up"):
 #   cluster: start role=<bootstrap|joiner> name=<NAME> id=0x<id> mac <m> mtu <n> pcnt=<counter>
@@ -46,6 +47,8 @@ from pyhv.drivers.virtio_net import (
 
 DEFAULT_WAIT_MS: Final = u32(60000)
 DEFAULT_LINGER_MS: Final = u32(500)
+DEFAULT_LOST_MS: Final = u32(10000)     # silence after which a peer we wait on is declared lost
+MAX_LOST_MS: Final = u32(4000000)       # lost_after_us must fit a u32
 IDLE_MAX_US_IRQ: Final = u32(100000)    # with the NIC interrupt: a frame wakes us; look around every 100 ms
 IDLE_MAX_US_POLL: Final = u32(1000)     # without one: poll the NIC every millisecond
 
@@ -82,7 +85,8 @@ def _config(cfg: ClusterConfig, role: u32) -> None:
     cfg.rto_max_us = u32(500000)
     cfg.ack_delay_us = u32(1000)
     cfg.keepalive_us = u32(500000)
-    cfg.lost_after_us = u32(10000000)
+    lost_ms = bootarg_u32("pyhv.lost_ms", DEFAULT_LOST_MS)
+    cfg.lost_after_us = (lost_ms if lost_ms <= MAX_LOST_MS else MAX_LOST_MS) * 1000
     cfg.announce_us = u32(100000)
     cfg.resync_us = u32(200000)
     cfg.probe_gap_us = u32(2000)

@@ -1,5 +1,6 @@
 # The cluster soak: this node sends `pairs` ECHO requests, each carrying a page of pseudo-random data and
-# its checksum, to every other member in turn (SOAK_WINDOW outstanding at a time), and verifies every
+# its checksum, to every other live member in turn (SOAK_WINDOW outstanding at a time; a peer declared lost
+# is skipped from then on and its outstanding requests count as failed), and verifies every
 # reply: the request id it came back under (transport_wait_reply), the echoed token + 1, the sequence
 # number and source, and the page's checksum. It then prints one summary line (docs/protocol.md):
 #   soak: done sent=<n> ok=<n> bad=<n> retransmits=<n> dup_dropped=<n> ooo_dropped=<n> failed=<n> ticks=<n>
@@ -16,7 +17,7 @@ from pyhv.cluster.echo import echo_stats
 from pyhv.cluster.node import cluster_step, transport_wait_reply
 from pyhv.cluster.requests import Reply, transport_request
 from pyhv.cluster.table import cluster_my_node, cluster_table
-from pyhv.cluster.transport import TRANSPORT_OK, transport_peer
+from pyhv.cluster.transport import PEER_ACTIVE, TRANSPORT_OK, transport_peer, transport_peer_state
 from pyhv.cluster.wire import DROP_DUPLICATE, DROP_OUT_OF_ORDER, MSG_ECHO, wire_stats
 
 SOAK_WINDOW: Final = u32(4)                 # most requests in flight (REQ_SLOTS allows 16 per node)
@@ -89,12 +90,12 @@ def soak_fill(m: SoakMsg, token: u64) -> None:
 
 
 def _next_peer(st: SoakState) -> u32:
-    # Round robin over the other members.
+    # Round robin over the other members that are not lost.
     t = cluster_table()
     me = u32(cluster_my_node())
     for i in range(u32(0), t.count):
         p = (st.next_peer + i) % t.count
-        if p != me and t.entries[p].present == 1:
+        if p != me and t.entries[p].present == 1 and transport_peer_state(u16(p)) == PEER_ACTIVE:
             st.next_peer = (p + 1) % t.count
             return p
     return u32(0xFFFFFFFF)

@@ -55,6 +55,7 @@ class ClusterOptions:
     markers: int = 0                          # skew markers to send once every node waits for them
     marker_gap_s: float = 0.2
     watch: tuple[str, ...] = ()               # console texts: snapshot the switch stats when a node prints one
+    kill_when: tuple[tuple[int, str], ...] = ()   # (node, text): kill that node's QEMU once it prints text
 
 
 @dataclass
@@ -66,6 +67,7 @@ class NodeResult:
     log_path: Path
     exit_status: int | None = None            # None: never started (the run ended first)
     timed_out: bool = False
+    killed: bool = False                      # killed on purpose (ClusterOptions.kill_when)
     output: str = ""
     started_at: float = 0.0                   # time.monotonic() of the QEMU start
     ended_at: float = 0.0
@@ -227,6 +229,13 @@ def run_cluster(target_dir: Path, out_dir: Path, nodes: int, options: ClusterOpt
                 if node.proc is not None and node.result.exit_status is None and node.poll():
                     say(f"node {node.result.index} exited with status {node.result.exit_status} after "
                         f"{node.result.ended_at - node.result.started_at:.1f} s")
+            for index, text in options.kill_when:
+                node = runners[index]
+                if node.proc is not None and node.result.exit_status is None and node.saw(text.encode()):
+                    node.kill()
+                    node.result.timed_out = False
+                    node.result.killed = True
+                    say(f"node {index} killed after it printed {text!r}")
             for node in runners:
                 for text in options.watch:
                     if node.proc is not None and text not in node.result.switch_stats_at and \
@@ -239,7 +248,9 @@ def run_cluster(target_dir: Path, out_dir: Path, nodes: int, options: ClusterOpt
                         node.waiting_for_markers = ("marker: waiting" in node.result.switch_stats_at
                                                     if "marker: waiting" in options.watch
                                                     else node.saw(b"marker: waiting"))
-                if all(n.waiting_for_markers for n in runners) and now >= next_marker:
+                # a node that is gone (killed, crashed) does not hold the others back
+                if all(n.waiting_for_markers or n.result.exit_status is not None for n in runners) and \
+                        now >= next_marker:
                     markers_sent.append((switch.send_marker(), now))
                     next_marker = now + options.marker_gap_s
                     if len(markers_sent) == 1:
