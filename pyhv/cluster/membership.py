@@ -20,7 +20,10 @@ from pyhv.cluster.clocksync import clocksync_guest_started, clocksync_start, clo
 from pyhv.cluster.table import (
     ROLE_BOOTSTRAP, ClusterTable, cluster_cfg, cluster_self, cluster_table, cluster_vcpu_total, ticks_from_us,
 )
-from pyhv.cluster.transport import transport_add_peer, transport_send, transport_send_datagram
+from pyhv.cluster.requests import requests_fail_peer
+from pyhv.cluster.transport import (
+    PEER_LOST, transport_add_peer, transport_peer_state, transport_reset_peer, transport_send, transport_send_datagram,
+)
 from pyhv.cluster.wire import (
     MAC_BROADCAST, MAX_NODES, MSG_ANNOUNCE, MSG_BOOT, MSG_JOIN, MSG_SETUP_DONE, MSG_CLUSTER_TABLE, MSG_WELCOME,
     NODE_NONE,
@@ -36,8 +39,10 @@ M_FORMING: Final = u32(5)       # bootstrap before BOOT
 WELCOME_OK: Final = u32(0)
 WELCOME_BAD_FREQ: Final = u32(1)
 WELCOME_FULL: Final = u32(2)
+WELCOME_CPUS_CHANGED: Final = u32(3)    # a restarted node came back with another CPU count than its id has
 
-TABLE_MSG_BYTES: Final = u32(524)   # sizeof(ClusterTable)
+TABLE_MSG_BYTES: Final = u32(588)   # sizeof(ClusterTable)
+JOIN_MSG_BYTES: Final = u32(36)     # sizeof(JoinMsg)
 _NEVER: Final = u64(0xFFFFFFFFFFFFFFFF)
 
 
@@ -54,6 +59,7 @@ class JoinMsg(Struct, packed=True):
     freq_hz: u64
     cpus: u32
     mtu: u32
+    incarnation: u32        # this boot's nonce (never 0)
 
 
 class WelcomeMsg(Struct, packed=True):
@@ -75,6 +81,8 @@ class MemberState(Struct):
     setup_mask: u32         # bootstrap: members that sent SETUP_DONE (bit per node id)
     boot_mask: u32          # bootstrap: members sent BOOT
     have_table: u32
+    incarnation: u32        # this boot's nonce, sent in JOIN and kept in our table entry
+    restarts: u32           # bootstrap: members readmitted with a new incarnation
 
 
 _mem: Final = Static(MemberState)
@@ -89,6 +97,12 @@ def membership_init() -> None:
     me = cluster_self()
     cfg = me.cfg
     t = cluster_table()
+    # The boot nonce: the counter at this point of the boot (QEMU and real boards reach it at a slightly
+    # different tick on every boot), folded to 32 bits; 0 is reserved for "none".
+    now = timer_now()
+    st.incarnation = u32((now ^ (now >> 32)) & 0xFFFFFFFF)
+    if st.incarnation == 0:
+        st.incarnation = u32(1)
     if cfg.role == ROLE_BOOTSTRAP:
         me.node = u16(0)
         t.count = u32(1)
@@ -100,6 +114,7 @@ def membership_init() -> None:
         e.vcpu_count = cfg.cpus
         e.mtu = me.mtu
         e.present = u32(1)
+        e.incarnation = st.incarnation
         st.state = M_FORMING
         st.setup_mask = u32(1)
         st.boot_mask = u32(1)
@@ -162,20 +177,28 @@ def membership_tick() -> None:
 
 
 def _maybe_boot(st: MemberState) -> None:
+    # BOOT once min_nodes are set up and every other admitted node is either set up or lost (a node that
+    # died during formation must not hold the cluster back for ever; it can come back by restarting).
     t = cluster_table()
     ready = u32(0)
+    lost = u32(0)
     for i in range(u32(0), t.count):
         if ((st.setup_mask >> i) & 1) == 1:
             ready += 1
-    if ready < cluster_cfg().min_nodes or ready != t.count:
+        elif transport_peer_state(u16(i)) == PEER_LOST:
+            lost += 1
+    if ready < cluster_cfg().min_nodes or ready + lost != t.count:
         return
     st.state = M_BOOTED
     t.booted = u32(1)
     _publish_table()
     clocksync_guest_started()
     kprint("cluster: booting with %u nodes, %u vCPUs\n", t.count, cluster_vcpu_total())
+    if lost != 0:
+        kprint("cluster: %u admitted node(s) lost before BOOT: booting without them\n", lost)
     for n in range(u16(1), u16(t.count)):
-        _boot_member(n)
+        if transport_peer_state(n) != PEER_LOST:
+            _boot_member(n)
 
 
 def membership_next_deadline() -> u64:
@@ -198,7 +221,8 @@ def announce_handler(src: u16, req_id: u32, payload: u64, length: u32) -> None:
     j.freq_hz = me.cfg.freq_hz
     j.cpus = me.cfg.cpus
     j.mtu = me.mtu
-    transport_send_datagram(a.mac, NODE_NONE, MSG_JOIN, addr_of(j), u32(32))
+    j.incarnation = st.incarnation
+    transport_send_datagram(a.mac, NODE_NONE, MSG_JOIN, addr_of(j), JOIN_MSG_BYTES)
 
 
 def join_handler(src: u16, req_id: u32, payload: u64, length: u32) -> None:
@@ -224,6 +248,16 @@ def join_handler(src: u16, req_id: u32, payload: u64, length: u32) -> None:
     elif w.node == u32(NODE_NONE) and t.count == MAX_NODES:
         w.status = WELCOME_FULL
         kprint("cluster: refusing node %x: the cluster table is full (%u nodes)\n", j.mac, MAX_NODES)
+    elif w.node != u32(NODE_NONE) and t.entries[w.node].incarnation != j.incarnation:
+        if t.entries[w.node].vcpu_count != j.cpus:
+            w.status = WELCOME_CPUS_CHANGED
+            kprint("cluster: refusing node %u (%x) back: it restarted with %u CPUs, its vCPU range has %u\n",
+                   w.node, j.mac, j.cpus, t.entries[w.node].vcpu_count)
+        else:
+            _readmit(u16(w.node), j)
+            transport_send_datagram(j.mac, NODE_NONE, MSG_WELCOME, addr_of(w), u32(32))
+            _publish_table()
+            return
     elif w.node == u32(NODE_NONE):
         w.node = t.count
         e = t.entries[t.count]
@@ -233,6 +267,7 @@ def join_handler(src: u16, req_id: u32, payload: u64, length: u32) -> None:
         e.vcpu_count = j.cpus
         e.mtu = j.mtu
         e.present = u32(1)
+        e.incarnation = j.incarnation
         t.count += 1
         transport_add_peer(u16(w.node), j.mac)
         kprint("cluster: node %u is %x: %u CPUs (vCPUs %u..), %u MiB\n", w.node, j.mac, j.cpus, e.vcpu_base,
@@ -241,6 +276,28 @@ def join_handler(src: u16, req_id: u32, payload: u64, length: u32) -> None:
         _publish_table()
         return
     transport_send_datagram(j.mac, NODE_NONE, MSG_WELCOME, addr_of(w), u32(32))
+
+
+def _readmit(node: u16, j: JoinMsg) -> None:
+    # Bootstrap: a member restarted (same MAC, new incarnation). It keeps its id and vCPU range; the old
+    # streams are dropped (requests to it fail), it sets up and boots again like a hot-added node.
+    st = _mem.get()
+    e = cluster_table().entries[node]
+    e.incarnation = j.incarnation
+    e.ram_bytes = j.ram_bytes
+    e.mtu = j.mtu
+    membership_forget_stream(node, e.mac)
+    st.setup_mask = st.setup_mask & ~(u32(1) << node)
+    st.boot_mask = st.boot_mask & ~(u32(1) << node)
+    st.restarts += 1
+    kprint("cluster: node %u (%x) restarted: readmitted with its id, its old streams dropped\n", node, e.mac)
+
+
+def membership_forget_stream(node: u16, mac: u64) -> None:
+    # Start afresh with a node that restarted: both directions of the old stream go, and requests still
+    # waiting on the old incarnation fail with TRANSPORT_ERR_PEER_LOST.
+    requests_fail_peer(node)
+    transport_reset_peer(node, mac)
 
 
 def welcome_handler(src: u16, req_id: u32, payload: u64, length: u32) -> None:
@@ -253,6 +310,10 @@ def welcome_handler(src: u16, req_id: u32, payload: u64, length: u32) -> None:
         st.state = M_REFUSED
         kprint("cluster: refused: our counter runs at %u Hz, the cluster's at %u Hz\n", me.cfg.freq_hz,
                w.freq_hz)
+        return
+    if w.status == WELCOME_CPUS_CHANGED:
+        st.state = M_REFUSED
+        kprint("cluster: refused: node %u had a different CPU count before this node restarted\n", w.node)
         return
     if w.status != WELCOME_OK:
         st.state = M_REFUSED
@@ -273,8 +334,12 @@ def table_handler(src: u16, req_id: u32, payload: u64, length: u32) -> None:
     incoming = struct_at(ClusterTable, payload)
     if incoming.generation < t.generation or incoming.count > MAX_NODES:
         return
-    bytecopy(addr_of(t), payload, u64(TABLE_MSG_BYTES))
     me = cluster_self()
+    for i in range(u16(1), u16(incoming.count)):
+        # A member we already had a stream with came back with a new incarnation: start afresh with it.
+        if i != me.node and u32(i) < t.count and t.entries[i].incarnation != incoming.entries[i].incarnation:
+            membership_forget_stream(i, incoming.entries[i].mac)
+    bytecopy(addr_of(t), payload, u64(TABLE_MSG_BYTES))
     for i in range(u16(0), u16(t.count)):
         if i != me.node and t.entries[i].present == 1:
             transport_add_peer(i, t.entries[i].mac)

@@ -21,6 +21,7 @@ TRANSPORT_ERR_NO_SLOT: Final = u32(6)       # REQ_SLOTS requests already outstan
 _FREE: Final = u32(0)
 _WAITING: Final = u32(1)
 _DONE: Final = u32(2)
+_FAILED: Final = u32(3)                     # the peer restarted: its old incarnation will never answer
 
 
 class Reply(Struct):
@@ -89,6 +90,16 @@ def transport_complete(src: u16, req_id: u32, msg_type: u32, payload: u64, lengt
     wire_count_drop(DROP_STRAY_REPLY)
 
 
+def requests_fail_peer(node: u16) -> None:
+    # Every request still waiting on `node` fails (its incarnation is gone: the node restarted).
+    t = _reqs.get()
+    for i in range(u32(0), REQ_SLOTS):
+        r = t.slots[i]
+        if r.state == _WAITING and r.peer == node:
+            r.state = _FAILED
+    transport_peer(node).waiting_reqs = u32(0)
+
+
 def transport_poll_reply(req_id: u32, out: Reply) -> u32:
     # TRANSPORT_OK with the reply copied to `out` (slot freed), REPLY_PENDING, or an error (slot freed).
     t = _reqs.get()
@@ -102,6 +113,9 @@ def transport_poll_reply(req_id: u32, out: Reply) -> u32:
             bytecopy(addr_of(out.data), addr_of(r.reply.data), u64(r.reply.length))
             r.state = _FREE
             return TRANSPORT_OK
+        if r.state == _FAILED:
+            r.state = _FREE
+            return TRANSPORT_ERR_PEER_LOST
         p = transport_peer(r.peer)
         if p.state != PEER_ACTIVE:
             p.waiting_reqs -= 1

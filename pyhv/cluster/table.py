@@ -20,6 +20,7 @@ class NodeEntry(Struct, packed=True):
     vcpu_count: u32
     mtu: u32                # the node's link MTU (>= MTU_JUMBO_MIN: jumbo capable)
     present: u32            # 1 once the id is assigned
+    incarnation: u32        # the node's boot nonce: a change means it restarted (its streams start afresh)
 
 
 class ClusterTable(Struct, packed=True):

@@ -14,7 +14,7 @@
 
 from typing import Annotated, Final
 
-from pyhv.lang import Array, Static, Struct, addr_of, i32, kprint, range, u8, u16, u32, u64
+from pyhv.lang import Array, Static, Struct, addr_of, i32, kprint, range, struct_zero, u8, u16, u32, u64
 
 from pyhv.arch.timer import timer_now
 from pyhv.cluster.bytecopy import bytecopy
@@ -128,6 +128,15 @@ def transport_add_peer(node: u16, mac: u64) -> None:
     rtt_init(p.rtt, ticks_from_us(cluster_cfg().rto_init_us))
     p.rto_ticks = p.rtt.rto
     p.last_heard = timer_now()
+
+
+def transport_reset_peer(node: u16, mac: u64) -> None:
+    # The node restarted: forget the old stream in both directions (queued frames, sequence numbers,
+    # reassembly, timers, counters) and start a fresh one, as with a node never seen. A lost peer becomes
+    # active again this way.
+    p = _tp.get().peers[node]
+    struct_zero(p)
+    transport_add_peer(node, mac)
 
 
 def transport_peer_state(node: u16) -> u32:

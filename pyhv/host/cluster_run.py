@@ -55,7 +55,8 @@ class ClusterOptions:
     markers: int = 0                          # skew markers to send once every node waits for them
     marker_gap_s: float = 0.2
     watch: tuple[str, ...] = ()               # console texts: snapshot the switch stats when a node prints one
-    kill_when: tuple[tuple[int, str], ...] = ()   # (node, text): kill that node's QEMU once it prints text
+    kill_when: tuple[tuple[int, str], ...] = ()   # (node, text): kill that node once it printed a line with text
+    restart_after_s: float | None = None      # boot a killed node again (same MAC and port) this much later
 
 
 @dataclass
@@ -68,6 +69,7 @@ class NodeResult:
     exit_status: int | None = None            # None: never started (the run ended first)
     timed_out: bool = False
     killed: bool = False                      # killed on purpose (ClusterOptions.kill_when)
+    life: int = 0                             # 0: first boot; 1: booted again after a kill (restart_after_s)
     output: str = ""
     started_at: float = 0.0                   # time.monotonic() of the QEMU start
     ended_at: float = 0.0
@@ -135,6 +137,13 @@ class _Node:
     def saw(self, text: bytes) -> bool:
         """Has the node printed `text` so far?"""
         return text in b"".join(self.chunks)
+
+    def saw_line(self, text: bytes) -> bool:
+        """Has the node printed a whole line (up to its newline) containing `text`? The console is a UART:
+        a line arrives a few bytes at a time."""
+        out = b"".join(self.chunks)
+        at = out.find(text)
+        return at >= 0 and out.find(b"\n", at) >= 0
 
     def start(self) -> None:
         self.log = open(self.result.log_path, "wb")
@@ -216,6 +225,7 @@ def run_cluster(target_dir: Path, out_dir: Path, nodes: int, options: ClusterOpt
         deadline = started + options.timeout_s
         next_start = 0
         markers_sent: list[tuple[int, float]] = []
+        restarts: list[tuple[float, int]] = []    # (when, node index) of killed nodes to boot again
         next_marker = 0.0
         while True:
             now = time.monotonic()
@@ -231,11 +241,22 @@ def run_cluster(target_dir: Path, out_dir: Path, nodes: int, options: ClusterOpt
                         f"{node.result.ended_at - node.result.started_at:.1f} s")
             for index, text in options.kill_when:
                 node = runners[index]
-                if node.proc is not None and node.result.exit_status is None and node.saw(text.encode()):
+                if node.proc is not None and node.result.exit_status is None and node.saw_line(text.encode()):
                     node.kill()
                     node.result.timed_out = False
                     node.result.killed = True
                     say(f"node {index} killed after it printed {text!r}")
+                    if options.restart_after_s is not None and node.result.life == 0:
+                        restarts.append((now + options.restart_after_s, index))
+            for due, index in [r for r in restarts if now >= r[0]]:
+                restarts.remove((due, index))
+                first = runners[index].result
+                node_socket_path(sock_dir, index).unlink(missing_ok=True)   # the dead QEMU's socket file
+                again = NodeResult(index, first.role, first.mac, first.command,
+                                   out_dir / f"node{index}.restart.log", life=1)
+                runners.append(_Node(again, False))
+                runners[-1].start()
+                say(f"node {index} ({first.role}, {first.mac}) started again, log {again.log_path}")
             for node in runners:
                 for text in options.watch:
                     if node.proc is not None and text not in node.result.switch_stats_at and \
@@ -250,12 +271,12 @@ def run_cluster(target_dir: Path, out_dir: Path, nodes: int, options: ClusterOpt
                                                     else node.saw(b"marker: waiting"))
                 # a node that is gone (killed, crashed) does not hold the others back
                 if all(n.waiting_for_markers or n.result.exit_status is not None for n in runners) and \
-                        now >= next_marker:
+                        not restarts and now >= next_marker:
                     markers_sent.append((switch.send_marker(), now))
                     next_marker = now + options.marker_gap_s
                     if len(markers_sent) == 1:
                         say(f"every node waits for markers: sending {options.markers}")
-            if next_start == nodes and all(n.result.exit_status is not None for n in runners):
+            if next_start == nodes and not restarts and all(n.result.exit_status is not None for n in runners):
                 break
             if now >= deadline:
                 for node in runners:

@@ -19,8 +19,8 @@ def sim_main(argv: list[str]) -> int:
     ap.add_argument("--seeds", type=int, default=1, help="number of seeds to run")
     ap.add_argument("--seed", type=int, default=1, help="first seed")
     ap.add_argument("--nodes", type=int, default=3, help="nodes that form the cluster (a late joiner is added)")
-    ap.add_argument("--faults", default="", help="e.g. loss=0.05,dup=0.01,reorder=0.05,drift_ppm=50,stop=1,"
-                    "asym_us=30,mtu=1500")
+    ap.add_argument("--faults", default="", help="e.g. loss=0.05,dup=0.01,reorder=0.05,drift_ppm=50,"
+                    "stop=1,restart=1,asym_us=30,mtu=1500")
     ap.add_argument("--requests", type=int, default=6, help="echo requests per node")
     ap.add_argument("-v", "--verbose", action="store_true", help="print every seed")
     args = ap.parse_args(argv)

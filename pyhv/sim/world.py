@@ -41,6 +41,7 @@ class Faults:
     asym_us: int = 0            # extra delay from higher to lower node index (asymmetric paths)
     drift_ppm: int = 0          # each node's drift is uniform in [-drift_ppm, +drift_ppm]
     stop: int = 0               # 1: stop one joiner after the cluster booted
+    restart: int = 0            # 1: stop one joiner after the cluster booted and boot it again (same MAC)
     mtu: int = 0                # 0: jumbo on every node; 1500: every node at 1500; -1: mixed
 
     def parse(self, spec: str) -> Faults:
@@ -119,13 +120,16 @@ class World:
         self.failures: list[str] = []
 
     # --- setup ------------------------------------------------------------------------------------------
-    def add_node(self, program: Callable[[SimNode], None], start_ns: int, mtu: int) -> SimNode:
+    def add_node(self, program: Callable[[SimNode], None], start_ns: int, mtu: int,
+                 mac: int | None = None) -> SimNode:
+        """A node with fresh state (a new MockNode); `mac` given: the same NIC as an earlier node, i.e. that
+        node rebooted (its counter restarts at a new random offset, as after a power cycle)."""
         i = len(self.nodes)
         mock = self.machine.add_node(cpus=1)
         f = self.faults
         ppm = self.rng.randint(-f.drift_ppm, f.drift_ppm) if f.drift_ppm else 0
-        node = SimNode(i, mock, 0x02_00_00_00_00_10 + i, mtu, self.rng.randrange(1 << 40), ppm, start_ns,
-                       program)
+        node = SimNode(i, mock, 0x02_00_00_00_00_10 + i if mac is None else mac, mtu,
+                       self.rng.randrange(1 << 40), ppm, start_ns, program)
         cpu = node.cpu
         cpu.sysregs["cntfrq_el0"] = FREQ_HZ
         cpu.sysregs["mpidr_el1"] = 0x8000_0000

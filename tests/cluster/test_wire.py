@@ -10,7 +10,7 @@ from hypothesis import given, settings, strategies as st
 from pyhv.lang import Array, addr_of, u8, u16, u32, u64
 from pyhv.lang.machine import write_memory
 
-from pyhv.cluster.membership import JoinMsg
+from pyhv.cluster.membership import JOIN_MSG_BYTES, JoinMsg
 from pyhv.cluster.msgtable import MSG_TABLE, msgtable_check
 from pyhv.cluster.node import cluster_handle_frame
 from pyhv.cluster.table import cluster_name_id, cluster_table
@@ -25,17 +25,19 @@ from tests.cluster.conftest import MAC, Bootstrap
 JOINER_MAC = 0x02_00_00_00_00_BB
 
 
-def _join_frame(freq: int = 62_500_000) -> bytes:
+def _join_frame(freq: int = 62_500_000, incarnation: int = 0x1234, cpus: int = 2) -> bytes:
     """A valid JOIN datagram as a joiner sends it."""
     buf = Array(u8, 4224)
     j = JoinMsg()
-    j.mac, j.ram_bytes, j.freq_hz, j.cpus, j.mtu = u64(JOINER_MAC), u64(1 << 28), u64(freq), u32(2), u32(9000)
+    j.mac, j.ram_bytes, j.freq_hz, j.cpus, j.mtu = u64(JOINER_MAC), u64(1 << 28), u64(freq), u32(cpus), u32(9000)
+    j.incarnation = u32(incarnation)
+    n = int(JOIN_MSG_BYTES)
     from pyhv.lang.machine import read_memory
-    write_memory(int(addr_of(buf)) + 48, read_memory(int(addr_of(j)), 32))
+    write_memory(int(addr_of(buf)) + 48, read_memory(int(addr_of(j)), n))
     wire_push_headers(addr_of(buf), u64(MAC), u64(JOINER_MAC), MSG_JOIN, u8(0), NODE_NONE, NODE_NONE, u32(0),
-                      u32(32), u32(32), u16(cluster_name_id("test")))
+                      u32(n), u32(n), u16(cluster_name_id("test")))
     wire_seal(addr_of(buf))
-    return read_memory(int(addr_of(buf)) + 2, 46 + 32)
+    return read_memory(int(addr_of(buf)) + 2, 46 + n)
 
 
 def _feed(frame: bytes) -> None:

@@ -43,6 +43,17 @@ def test_a_stopped_node_is_reported_lost_not_a_hang() -> None:
         assert "lost: silent for" in consoles
 
 
+@pytest.mark.parametrize("seed", [4, 8, 15])
+def test_a_restarted_node_is_readmitted_under_its_id(seed: int) -> None:
+    sc = Scenario(seed, 3, Faults().parse(f"restart=1,{LOSSY}"), requests=6)
+    r = sc.run()
+    assert r.failures == []             # includes: same id, one table everywhere, every live node booted
+    assert sc.reborn is not None
+    boot = next(n for n in sc.world.nodes if n.user["bootstrap"]).mock.console_text()
+    assert f"({sc.reborn.mac:x}) restarted: readmitted with its id" in boot
+    assert "booted" in sc.reborn.mock.console_text()
+
+
 def test_same_seed_replays_exactly() -> None:
     a = run_seed(21, 3, Faults().parse(LOSSY), requests=3)
     b = run_seed(21, 3, Faults().parse(LOSSY), requests=3)
@@ -54,12 +65,13 @@ def test_cli_prints_a_summary(capsys: pytest.CaptureFixture[str]) -> None:
     assert "sim: 2 seeds, 0 failed" in capsys.readouterr().out
 
 
-MIXES = ["", LOSSY, "loss=0.02,dup=0.02,drift_ppm=50,asym_us=30,mtu=1500", "reorder=0.1,drift_ppm=100,mtu=-1"]
+MIXES = ["", LOSSY, "loss=0.02,dup=0.02,drift_ppm=50,asym_us=30,mtu=1500", "reorder=0.1,drift_ppm=100,mtu=-1",
+         "restart=1,loss=0.05,dup=0.01,drift_ppm=50"]
 
 
 @pytest.mark.parametrize("mix", MIXES)
 def test_campaign(mix: str, capsys: pytest.CaptureFixture[str]) -> None:
-    """CI campaign: 50 seeds per fault mix (200 in all); a failure prints the replay command."""
+    """CI campaign: 50 seeds per fault mix (250 in all); a failure prints the replay command."""
     rc = sim_main(["--seeds", "50", "--seed", "1000", "--requests", "2", "--faults", mix])
     out = capsys.readouterr().out
     assert rc == 0, out

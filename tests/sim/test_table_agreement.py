@@ -10,6 +10,7 @@ import pytest
 from pyhv.lang import addr_of
 from pyhv.lang.machine import read_memory
 
+from pyhv.cluster.membership import TABLE_MSG_BYTES
 from pyhv.cluster.table import cluster_table
 from pyhv.sim.scenario import Scenario, run_seed
 from pyhv.sim.world import Faults
@@ -24,7 +25,7 @@ def _tables(sc: Scenario) -> list[tuple[int, int, bytes]]:
     for n in sc.world.nodes:
         with sc.world.on(n):
             t = cluster_table()
-            out.append((int(t.generation), int(t.booted), bytes(read_memory(int(addr_of(t)), 524))))
+            out.append((int(t.generation), int(t.booted), bytes(read_memory(int(addr_of(t)), int(TABLE_MSG_BYTES)))))
     return out
 
 
