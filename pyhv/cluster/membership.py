@@ -18,7 +18,8 @@ from pyhv.arch.timer import timer_now
 from pyhv.cluster.bytecopy import bytecopy
 from pyhv.cluster.clocksync import clocksync_guest_started, clocksync_start, clocksync_synced
 from pyhv.cluster.table import (
-    ROLE_BOOTSTRAP, ClusterTable, cluster_cfg, cluster_self, cluster_table, cluster_vcpu_total, ticks_from_us,
+    EPOCH_FIRST, ROLE_BOOTSTRAP, ClusterTable, cluster_cfg, cluster_self, cluster_table, cluster_vcpu_total, epoch_next,
+    ticks_from_us,
 )
 from pyhv.cluster.requests import requests_fail_peer
 from pyhv.cluster.transport import (
@@ -41,7 +42,8 @@ WELCOME_BAD_FREQ: Final = u32(1)
 WELCOME_FULL: Final = u32(2)
 WELCOME_CPUS_CHANGED: Final = u32(3)    # a restarted node came back with another CPU count than its id has
 
-TABLE_MSG_BYTES: Final = u32(588)   # sizeof(ClusterTable)
+TABLE_MSG_BYTES: Final = u32(652)   # sizeof(ClusterTable)
+WELCOME_MSG_BYTES: Final = u32(36)  # sizeof(WelcomeMsg)
 JOIN_MSG_BYTES: Final = u32(36)     # sizeof(JoinMsg)
 _NEVER: Final = u64(0xFFFFFFFFFFFFFFFF)
 
@@ -68,6 +70,7 @@ class WelcomeMsg(Struct, packed=True):
     freq_hz: u64
     node: u32
     status: u32             # WELCOME_*
+    epoch: u32              # the joiner's stream epoch (for every frame of its reliable streams)
 
 
 class GenerationMsg(Struct, packed=True):
@@ -115,6 +118,8 @@ def membership_init() -> None:
         e.mtu = me.mtu
         e.present = u32(1)
         e.incarnation = st.incarnation
+        e.epoch = EPOCH_FIRST
+        me.epoch = EPOCH_FIRST
         st.state = M_FORMING
         st.setup_mask = u32(1)
         st.boot_mask = u32(1)
@@ -255,7 +260,8 @@ def join_handler(src: u16, req_id: u32, payload: u64, length: u32) -> None:
                    w.node, j.mac, j.cpus, t.entries[w.node].vcpu_count)
         else:
             _readmit(u16(w.node), j)
-            transport_send_datagram(j.mac, NODE_NONE, MSG_WELCOME, addr_of(w), u32(32))
+            w.epoch = t.entries[w.node].epoch
+            transport_send_datagram(j.mac, NODE_NONE, MSG_WELCOME, addr_of(w), WELCOME_MSG_BYTES)
             _publish_table()
             return
     elif w.node == u32(NODE_NONE):
@@ -268,14 +274,18 @@ def join_handler(src: u16, req_id: u32, payload: u64, length: u32) -> None:
         e.mtu = j.mtu
         e.present = u32(1)
         e.incarnation = j.incarnation
+        e.epoch = EPOCH_FIRST
+        w.epoch = e.epoch
         t.count += 1
         transport_add_peer(u16(w.node), j.mac)
         kprint("cluster: node %u is %x: %u CPUs (vCPUs %u..), %u MiB\n", w.node, j.mac, j.cpus, e.vcpu_base,
                j.ram_bytes >> 20)
-        transport_send_datagram(j.mac, NODE_NONE, MSG_WELCOME, addr_of(w), u32(32))
+        transport_send_datagram(j.mac, NODE_NONE, MSG_WELCOME, addr_of(w), WELCOME_MSG_BYTES)
         _publish_table()
         return
-    transport_send_datagram(j.mac, NODE_NONE, MSG_WELCOME, addr_of(w), u32(32))
+    if w.status == WELCOME_OK:
+        w.epoch = t.entries[w.node].epoch           # a repeated JOIN of the same life: the same answer
+    transport_send_datagram(j.mac, NODE_NONE, MSG_WELCOME, addr_of(w), WELCOME_MSG_BYTES)
 
 
 def _readmit(node: u16, j: JoinMsg) -> None:
@@ -284,6 +294,7 @@ def _readmit(node: u16, j: JoinMsg) -> None:
     st = _mem.get()
     e = cluster_table().entries[node]
     e.incarnation = j.incarnation
+    e.epoch = epoch_next(e.epoch)
     e.ram_bytes = j.ram_bytes
     e.mtu = j.mtu
     membership_forget_stream(node, e.mac)
@@ -320,6 +331,7 @@ def welcome_handler(src: u16, req_id: u32, payload: u64, length: u32) -> None:
         kprint("cluster: refused: the cluster is full\n")
         return
     me.node = u16(w.node)
+    me.epoch = w.epoch
     st.state = M_JOINED
     st.bootstrap_mac = w.bootstrap_mac
     transport_add_peer(u16(0), w.bootstrap_mac)

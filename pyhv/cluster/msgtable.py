@@ -11,7 +11,8 @@ from pyhv.cluster.clocksync import clock_probe_handler, clock_reply_handler
 from pyhv.cluster.echo import ECHO_MIN_BYTES, echo_handler
 from pyhv.cluster.marker import MARKER_MSG_BYTES, marker_handler
 from pyhv.cluster.membership import (
-    JOIN_MSG_BYTES, TABLE_MSG_BYTES, announce_handler, boot_handler, join_handler, setup_done_handler, table_handler,
+    JOIN_MSG_BYTES, TABLE_MSG_BYTES, WELCOME_MSG_BYTES, announce_handler, boot_handler, join_handler,
+    setup_done_handler, table_handler,
     welcome_handler,
 )
 from pyhv.cluster.wire import (
@@ -30,7 +31,7 @@ MSG_TABLE: Final = (
     MsgRow(msg_type=MSG_KEEPALIVE, kind=KIND_RELIABLE, min_len=u32(0), handler=_no_handler),
     MsgRow(msg_type=MSG_ANNOUNCE, kind=KIND_DATAGRAM, min_len=u32(24), handler=announce_handler),
     MsgRow(msg_type=MSG_JOIN, kind=KIND_DATAGRAM, min_len=JOIN_MSG_BYTES, handler=join_handler),
-    MsgRow(msg_type=MSG_WELCOME, kind=KIND_DATAGRAM, min_len=u32(32), handler=welcome_handler),
+    MsgRow(msg_type=MSG_WELCOME, kind=KIND_DATAGRAM, min_len=WELCOME_MSG_BYTES, handler=welcome_handler),
     MsgRow(msg_type=MSG_CLUSTER_TABLE, kind=KIND_RELIABLE, min_len=TABLE_MSG_BYTES, handler=table_handler),
     MsgRow(msg_type=MSG_SETUP_DONE, kind=KIND_RELIABLE, min_len=u32(4), handler=setup_done_handler),
     MsgRow(msg_type=MSG_BOOT, kind=KIND_RELIABLE, min_len=u32(4), handler=boot_handler),

@@ -21,6 +21,7 @@ class NodeEntry(Struct, packed=True):
     mtu: u32                # the node's link MTU (>= MTU_JUMBO_MIN: jumbo capable)
     present: u32            # 1 once the id is assigned
     incarnation: u32        # the node's boot nonce: a change means it restarted (its streams start afresh)
+    epoch: u32              # its stream epoch, 1..15, assigned by the bootstrap, advanced on every restart
 
 
 class ClusterTable(Struct, packed=True):
@@ -54,6 +55,7 @@ class ClusterSelf(Struct):
     node: u16               # our node id, NODE_NONE until admitted
     mac: u64
     mtu: u32
+    epoch: u32              # our stream epoch (NodeEntry.epoch), from WELCOME; 0 until admitted
 
 
 _table: Final = Static(ClusterTable)
@@ -101,6 +103,22 @@ def cluster_name_id(name: str) -> u32:
         h = (h ^ u32(str_byte(name, i))) * u32(0x01000193)
         i += 1
     return (h >> 16) ^ (h & 0xFFFF)
+
+
+EPOCH_FIRST: Final = u32(1)         # a node's first life; the bootstrap's, always (it never restarts)
+EPOCH_LAST: Final = u32(15)         # epochs are 4 bits on the wire and never 0
+
+
+def epoch_next(epoch: u32) -> u32:
+    return EPOCH_FIRST if epoch >= EPOCH_LAST else epoch + 1
+
+
+def cluster_peer_epoch(node: u16) -> u32:
+    # The stream epoch of node `node` as we know it (the bootstrap's is fixed: a joiner talks to it before
+    # its first table arrives).
+    if node == 0:
+        return EPOCH_FIRST
+    return _table.get().entries[node].epoch
 
 
 def ticks_from_us(us: u32) -> u64:

@@ -21,9 +21,12 @@ from pyhv.cluster.bytecopy import bytecopy
 from pyhv.cluster.idle import cluster_sleep_until
 from pyhv.cluster.nic import nic
 from pyhv.cluster.rtt import RttEst, rtt_init, rtt_sample
-from pyhv.cluster.table import cluster_cfg, cluster_mtu, cluster_self, cluster_table, ticks_from_us
+from pyhv.cluster.table import (
+    cluster_cfg, cluster_mtu, cluster_peer_epoch, cluster_self, cluster_table, ticks_from_us,
+)
 from pyhv.cluster.wire import (
-    DROP_BAD_FRAGMENT, DROP_DUPLICATE, DROP_NONE, DROP_OUT_OF_ORDER, DROP_PEER_LOST, F_ACK, F_RELIABLE,
+    DROP_BAD_FRAGMENT, DROP_DUPLICATE, DROP_NONE, DROP_OUT_OF_ORDER, DROP_PEER_LOST, DROP_STALE_STREAM, F_ACK,
+    F_RELIABLE,
     FRAME_PAD, HDRS_BYTES, KIND_CONTROL, KIND_RELIABLE, MAX_NODES, MSG_ACK, MSG_KEEPALIVE, MSG_MAX_BYTES,
     FrameBuf, WireHeader, wire_count_drop, wire_frag_payload_bytes, wire_frame, wire_payload_addr,
     wire_push_headers, wire_seal, wire_stats, wire_validate,
@@ -145,9 +148,22 @@ def transport_peer_state(node: u16) -> u32:
     return _tp.get().peers[node].state
 
 
+def _epochs(node: u16) -> u8:
+    # The stream epochs a frame between us and `node` carries: ours << 4 | theirs.
+    return u8(((cluster_self().epoch & 0xF) << 4) | (cluster_peer_epoch(node) & 0xF))
+
+
+def _current_stream(h: WireHeader) -> bool:
+    # A reliable/control frame belongs to the current lives of both ends: its sender's epoch is the one
+    # we know for it and its receiver's is ours. Anything else is from or to a node's earlier life (a
+    # restart): its seq and ack belong to a stream that no longer exists.
+    return u32(h.epochs) == ((cluster_peer_epoch(h.src_node) & 0xF) << 4) | (cluster_self().epoch & 0xF)
+
+
 def _transmit(p: Peer, node: u16, seq: u32) -> u32:
     slot = p.ring[seq % TX_RING]
     h = wire_frame(addr_of(slot.buf)).hdr
+    h.epochs = _epochs(node)
     h.ack = p.rx_next
     h.flags = h.flags | F_ACK
     wire_seal(addr_of(slot.buf))
@@ -193,7 +209,7 @@ def _rx_acks_only() -> bool:
     me = cluster_self()
     if wire_validate(buf, n, me.node, u16(me.cfg.cluster_id), me.mtu, kind, u32(0)) != DROP_NONE:
         return True
-    if u32(h.src_node) < MAX_NODES and (h.flags & F_ACK) != 0:
+    if u32(h.src_node) < MAX_NODES and (h.flags & F_ACK) != 0 and _current_stream(h):
         p = st.peers[h.src_node]
         if p.state == PEER_ACTIVE:
             p.last_heard = timer_now()
@@ -276,6 +292,7 @@ def _send_pure_ack(p: Peer, node: u16) -> None:
     buf = addr_of(st.scratch)
     h = wire_push_headers(buf, p.mac, me.mac, MSG_ACK, F_ACK, me.node, node, u32(0), u32(0), u32(0),
                           u16(me.cfg.cluster_id))
+    h.epochs = _epochs(node)
     h.ack = p.rx_next
     wire_seal(buf)
     p.ack_due = u64(0)
@@ -291,6 +308,9 @@ def transport_rx(buf: u64, out: RxMsg) -> u32:
     p = _tp.get().peers[h.src_node]
     if p.state != PEER_ACTIVE:
         wire_count_drop(DROP_PEER_LOST)
+        return RX_NOTHING
+    if not _current_stream(h):
+        wire_count_drop(DROP_STALE_STREAM)
         return RX_NOTHING
     now = timer_now()
     p.last_heard = now

@@ -15,7 +15,7 @@ from pyhv.lang import Array, range, Ops, Static, Struct, struct_at, u8, u16, u32
 
 ETH_P_PYHV: Final = u16(0x88B5)         # IEEE 802 local experimental EtherType 1
 WIRE_MAGIC: Final = u16(0x4850)         # "PH"
-WIRE_VERSION: Final = u8(1)             # bump on any incompatible header or message change
+WIRE_VERSION: Final = u8(2)             # bump on any incompatible header or message change
 NODE_NONE: Final = u16(0xFFFF)          # source: "no node id yet"; destination: broadcast / by MAC only
 MAC_BROADCAST: Final = u64(0xFFFFFFFFFFFF)
 MAX_NODES: Final = u32(16)              # cluster table capacity (node ids 0..15)
@@ -75,7 +75,8 @@ DROP_OUT_OF_ORDER: Final = u32(14)      # seq beyond the next expected (go-back-
 DROP_STRAY_REPLY: Final = u32(15)       # reply to no outstanding request
 DROP_PEER_LOST: Final = u32(16)         # from a peer already declared lost
 DROP_BAD_KIND: Final = u32(17)          # flags do not match the type's kind (e.g. a reliable datagram)
-DROP_REASONS: Final = u32(18)
+DROP_STALE_STREAM: Final = u32(18)      # stream epochs are not the current ones: from / to a node's earlier life
+DROP_REASONS: Final = u32(19)
 
 
 class MacAddr(Struct, packed=True):
@@ -95,7 +96,7 @@ class WireHeader(Struct, packed=True):
     flags: u8               # F_RELIABLE | F_ACK | F_REPLY
     frag_index: u8          # this fragment, 0-based
     frag_count: u8          # fragments of the message, 1..WIRE_MAX_FRAGS
-    reserved: u8            # 0
+    epochs: u8              # reliable/control: sender's stream epoch << 4 | receiver's (1..15); 0 otherwise
     src_node: u16           # NODE_NONE before the node has an id
     dst_node: u16           # NODE_NONE: broadcast / by MAC
     seq: u32                # reliable stream position (F_RELIABLE)
@@ -131,7 +132,7 @@ class WireStats(Struct):
     rx_frames: u64
     rx_ok: u64
     tx_frames: u64
-    drops: Annotated[Array[u64], 18]        # DROP_REASONS
+    drops: Annotated[Array[u64], 19]        # DROP_REASONS
 
 
 _stats: Final = Static(WireStats)
@@ -195,7 +196,7 @@ def wire_push_headers(buf_addr: u64, dst_mac: u64, src_mac: u64, msg_type: u32, 
     h.flags = flags
     h.frag_index = u8(0)
     h.frag_count = u8(1)
-    h.reserved = u8(0)
+    h.epochs = u8(0)
     h.src_node = src_node
     h.dst_node = dst_node
     h.seq = u32(0)

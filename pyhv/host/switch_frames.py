@@ -16,7 +16,7 @@ WIRE_HDR_BYTES = 32
 HDRS_BYTES = ETH_HDR_BYTES + WIRE_HDR_BYTES
 FRAME_MAX_BYTES = 4206
 WIRE_MAGIC = 0x4850
-WIRE_VERSION = 1
+WIRE_VERSION = 2                # pyhv.cluster.wire.WIRE_VERSION
 NODE_NONE = 0xFFFF
 MSG_ANNOUNCE = 2
 MSG_MARKER = 11                       # docs/protocol.md: broadcast by the host switch, never by a node
@@ -39,7 +39,7 @@ class WireHeader:
     flags: int = 0
     frag_index: int = 0
     frag_count: int = 1
-    reserved: int = 0
+    epochs: int = 0
     src_node: int = NODE_NONE
     dst_node: int = NODE_NONE
     seq: int = 0
@@ -52,14 +52,14 @@ class WireHeader:
 
     def pack(self) -> bytes:
         return _HDR.pack(self.magic, self.version, self.msg_type, self.flags, self.frag_index, self.frag_count,
-                         self.reserved, self.src_node, self.dst_node, self.seq, self.ack, self.req_id,
+                         self.epochs, self.src_node, self.dst_node, self.seq, self.ack, self.req_id,
                          self.payload_len, self.msg_len, self.hdr_csum, self.cluster_id)
 
     @staticmethod
     def unpack(raw: bytes) -> WireHeader:
-        (magic, version, msg_type, flags, frag_index, frag_count, reserved, src_node, dst_node, seq, ack,
+        (magic, version, msg_type, flags, frag_index, frag_count, epochs, src_node, dst_node, seq, ack,
          req_id, payload_len, msg_len, hdr_csum, cluster_id) = _HDR.unpack_from(raw, 0)
-        return WireHeader(msg_type, magic, version, flags, frag_index, frag_count, reserved, src_node,
+        return WireHeader(msg_type, magic, version, flags, frag_index, frag_count, epochs, src_node,
                           dst_node, seq, ack, req_id, payload_len, msg_len, hdr_csum, cluster_id)
 
 

@@ -42,6 +42,7 @@ from pyhv.cluster.wire import (
     DROP_BAD_FRAGMENT, DROP_CHECKSUM, DROP_ETHERTYPE, DROP_FOREIGN_CLUSTER, DROP_MAGIC, DROP_OVERSIZE,
     DROP_TRUNCATED, DROP_UNKNOWN_TYPE, DROP_VERSION, MSG_ANNOUNCE, MSG_BOOT, MSG_CLOCK_PROBE, MSG_CLOCK_REPLY,
     MSG_CLUSTER_TABLE, MSG_ECHO, MSG_JOIN, MSG_MARKER, MSG_SETUP_DONE, MSG_TYPES, MSG_WELCOME, NODE_NONE,
+    WIRE_VERSION,
 )
 from pyhv.host.cluster_run import ClusterOptions, ClusterResult, node_mac, run_cluster
 from pyhv.host.qemu import QEMU
@@ -161,7 +162,7 @@ def test_soak_survives_garbage_and_nodes_count_it(run: ClusterResult) -> None:
 # tshark fields, in this order (the Lua dissector's names; docs/protocol.md for the header)
 FIELDS = ("frame.len", "eth.src", "eth.dst", "eth.type", "pyhv.magic", "pyhv.version", "pyhv.type",
           "pyhv.flags.reliable", "pyhv.flags.reply", "pyhv.src_node", "pyhv.dst_node", "pyhv.seq",
-          "pyhv.frag_count", "pyhv.cluster_id", "pyhv.csum_good", "pyhv.marker.id")
+          "pyhv.frag_count", "pyhv.cluster_id", "pyhv.csum_good", "pyhv.marker.id", "pyhv.epochs")
 
 
 def _bool(text: str) -> str:
@@ -184,7 +185,7 @@ def _malformed(row: dict[str, str], cid: str) -> bool:
         return True                                             # not our EtherType: not dissected as pyhv
     if row["pyhv.type"] == "":
         return True                                             # header truncated
-    return (row["pyhv.magic"] != f"0x{WIRE_MAGIC:04x}" or row["pyhv.version"] != "1"
+    return (row["pyhv.magic"] != f"0x{WIRE_MAGIC:04x}" or row["pyhv.version"] != str(int(WIRE_VERSION))
             or row["pyhv.csum_good"] != "1" or int(row["pyhv.type"]) >= int(MSG_TYPES)
             or row["pyhv.cluster_id"] != cid or int(row["pyhv.frag_count"]) > 4
             or int(row["frame.len"]) > FRAME_MAX_BYTES)
@@ -216,7 +217,7 @@ def test_dissector_decodes_the_captured_soak(run: ClusterResult) -> None:
         # A frame a node sent: ours, well formed, of this cluster, between its members.
         assert row["eth.src"] in macs, row
         assert row["eth.type"] == "0x88b5" and row["pyhv.magic"] == f"0x{WIRE_MAGIC:04x}", row
-        assert row["pyhv.version"] == "1" and row["pyhv.csum_good"] == "1" and row["pyhv.cluster_id"] == cid, row
+        assert row["pyhv.version"] == str(int(WIRE_VERSION)) and row["pyhv.csum_good"] == "1" and row["pyhv.cluster_id"] == cid, row
         t = int(row["pyhv.type"])
         assert 0 <= t < int(MSG_TYPES) and t != int(MSG_MARKER), row      # nodes never send MARKER
         assert row["pyhv.frag_count"] == "1", row                            # jumbo: no fragments
@@ -227,6 +228,7 @@ def test_dissector_decodes_the_captured_soak(run: ClusterResult) -> None:
         types[t] += 1
         if t == int(MSG_ECHO):
             assert src in ids and dst in ids and src != dst and row["pyhv.flags.reliable"] == "1", row
+            assert row["pyhv.epochs"] == "0x11", row                         # both ends in their first life
             echo.setdefault((src, dst, row["pyhv.flags.reply"]), set()).add(row["pyhv.seq"])
     for want in (MSG_ANNOUNCE, MSG_JOIN, MSG_WELCOME, MSG_CLUSTER_TABLE, MSG_SETUP_DONE, MSG_BOOT,
                  MSG_CLOCK_PROBE, MSG_CLOCK_REPLY, MSG_ECHO):

@@ -5,21 +5,26 @@ another CPU count is refused with a message. Message sizes match their structs."
 
 from __future__ import annotations
 
-from pyhv.lang import Array, addr_of, sizeof, u8, u16, u32
+from pyhv.lang import Array, addr_of, sizeof, u8, u16, u32, u64
 
-from pyhv.cluster.membership import JOIN_MSG_BYTES, TABLE_MSG_BYTES, JoinMsg, membership_state
-from pyhv.cluster.node import transport_wait_reply
+from pyhv.cluster.membership import (
+    JOIN_MSG_BYTES, TABLE_MSG_BYTES, WELCOME_MSG_BYTES, JoinMsg, WelcomeMsg, membership_state,
+)
+from pyhv.cluster.node import cluster_handle_frame, transport_wait_reply
 from pyhv.cluster.requests import Reply, transport_request
-from pyhv.cluster.table import ClusterTable, cluster_table
+from pyhv.cluster.table import ClusterTable, cluster_name_id, cluster_table
 from pyhv.cluster.transport import TRANSPORT_ERR_PEER_LOST, transport_peer
-from pyhv.cluster.wire import MSG_ECHO
-from tests.cluster.conftest import Bootstrap
-from tests.cluster.test_wire import _feed, _join_frame
+from pyhv.cluster.wire import (
+    DROP_STALE_STREAM, F_ACK, HDRS_BYTES, MSG_ACK, MSG_ECHO, wire_push_headers, wire_seal, wire_stats,
+)
+from tests.cluster.conftest import MAC, Bootstrap
+from tests.cluster.test_wire import JOINER_MAC, _feed, _join_frame
 
 
 def test_message_sizes_match_their_structs() -> None:
     assert sizeof(JoinMsg) == int(JOIN_MSG_BYTES)
     assert sizeof(ClusterTable) == int(TABLE_MSG_BYTES)
+    assert sizeof(WelcomeMsg) == int(WELCOME_MSG_BYTES)
 
 
 def _echo_request() -> int:
@@ -50,6 +55,24 @@ def test_restarted_member_is_readmitted_with_a_fresh_stream(bootstrap: Bootstrap
     assert int(p.rx_next) == 0 and int(p.waiting_reqs) == 0
     # The request to the old incarnation fails at once instead of waiting for the loss timeout.
     assert int(transport_wait_reply(u32(req), Reply())) == int(TRANSPORT_ERR_PEER_LOST)
+    # Stream epochs: the node's second life is epoch 2; the new table goes out as bootstrap 1 -> node 2.
+    assert int(t.entries[1].epoch) == 2
+    assert bootstrap.sent[-1][14 + 7] == 0x12                           # WireHeader.epochs
+    # An ack from its earlier life (sender epoch 1) would ack the new stream's table: it is dropped.
+    _ack_from_node1(epochs=0x11, ack=1)
+    assert int(p.una) == 0 and int(wire_stats().drops[DROP_STALE_STREAM]) == 1
+    _ack_from_node1(epochs=0x21, ack=1)
+    assert int(p.una) == 1 and int(wire_stats().drops[DROP_STALE_STREAM]) == 1
+
+
+def _ack_from_node1(epochs: int, ack: int) -> None:
+    buf = Array(u8, 4224 + 64)
+    h = wire_push_headers(addr_of(buf), u64(MAC), u64(JOINER_MAC), MSG_ACK, u8(F_ACK), u16(1), u16(0), u32(0),
+                          u32(0), u32(0), u16(cluster_name_id("test")))
+    h.ack = u32(ack)
+    h.epochs = u8(epochs)
+    wire_seal(addr_of(buf))
+    cluster_handle_frame(addr_of(buf), u32(HDRS_BYTES))
 
 
 def test_restart_with_another_cpu_count_is_refused(bootstrap: Bootstrap) -> None:

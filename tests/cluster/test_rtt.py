@@ -70,6 +70,7 @@ def _ack_from_peer(ack: int) -> None:
     h = wire_push_headers(addr_of(buf), u64(MAC), u64(JOINER_MAC), MSG_ACK, u8(F_ACK), u16(1), u16(0), u32(0),
                           u32(0), u32(0), u16(cluster_name_id("test")))
     h.ack = u32(ack)
+    h.epochs = u8(0x11)                             # both ends in their first life
     wire_seal(addr_of(buf))
     cluster_handle_frame(addr_of(buf), u32(HDRS_BYTES))
 

@@ -23,7 +23,9 @@ f.flag_ack = ProtoField.bool("pyhv.flags.ack", "ACK", 8, nil, 0x02)
 f.flag_reply = ProtoField.bool("pyhv.flags.reply", "REPLY", 8, nil, 0x04)
 f.frag_index = ProtoField.uint8("pyhv.frag_index", "Fragment index", base.DEC)
 f.frag_count = ProtoField.uint8("pyhv.frag_count", "Fragment count", base.DEC)
-f.reserved = ProtoField.uint8("pyhv.reserved", "Reserved", base.HEX)
+f.epochs = ProtoField.uint8("pyhv.epochs", "Stream epochs", base.HEX)
+f.epoch_src = ProtoField.uint8("pyhv.epochs.src", "Sender epoch", base.DEC, nil, 0xF0)
+f.epoch_dst = ProtoField.uint8("pyhv.epochs.dst", "Receiver epoch", base.DEC, nil, 0x0F)
 f.src_node = ProtoField.uint16("pyhv.src_node", "Source node", base.DEC, NODE_NAMES)
 f.dst_node = ProtoField.uint16("pyhv.dst_node", "Destination node", base.DEC, NODE_NAMES)
 f.seq = ProtoField.uint32("pyhv.seq", "Sequence", base.DEC)
@@ -45,6 +47,7 @@ local function has_flag(flags, bit)
     return math.floor(flags / bit) % 2 == 1
 end
 local MSG_MARKER = 11
+local WIRE_VERSION = 2      -- pyhv/cluster/wire.py WIRE_VERSION
 
 -- Ones' complement sum of the 16 little-endian halfwords, halfword 14 (the checksum) taken as 0.
 local function header_csum(tvb)
@@ -79,7 +82,9 @@ function pyhv.dissector(tvb, pinfo, tree)
     ftree:add(f.flag_reply, tvb(4, 1))
     subtree:add_le(f.frag_index, tvb(5, 1))
     subtree:add_le(f.frag_count, tvb(6, 1))
-    subtree:add_le(f.reserved, tvb(7, 1))
+    local etree = subtree:add_le(f.epochs, tvb(7, 1))
+    etree:add(f.epoch_src, tvb(7, 1))
+    etree:add(f.epoch_dst, tvb(7, 1))
     subtree:add_le(f.src_node, tvb(8, 2))
     subtree:add_le(f.dst_node, tvb(10, 2))
     subtree:add_le(f.seq, tvb(12, 4))
@@ -125,8 +130,9 @@ function pyhv.dissector(tvb, pinfo, tree)
         subtree:add_expert_info(PI_MALFORMED, PI_ERROR, "bad magic (expected 0x4850)")
         info = info .. " [BAD MAGIC]"
     end
-    if tvb(2, 1):uint() ~= 1 then
-        subtree:add_expert_info(PI_PROTOCOL, PI_WARN, "wire version " .. tvb(2, 1):uint() .. ", this dissector knows 1")
+    if tvb(2, 1):uint() ~= WIRE_VERSION then
+        subtree:add_expert_info(PI_PROTOCOL, PI_WARN, "wire version " .. tvb(2, 1):uint() .. ", this dissector knows " ..
+                                WIRE_VERSION)
         info = info .. " [VERSION " .. tvb(2, 1):uint() .. "]"
     end
     pinfo.cols.info = info
