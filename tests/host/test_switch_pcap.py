@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from pyhv.cluster.table import cluster_name_id
-from pyhv.cluster.wire import FRAME_PAD, WireHeader, wire_push_headers, wire_seal
+from pyhv.cluster.wire import FRAME_PAD, WIRE_VERSION, WireHeader, wire_push_headers, wire_seal
 from pyhv.host.pcap import LINKTYPE_ETHERNET, PcapWriter, read_pcap
 from pyhv.host.switch import Switch, node_socket_path, switch_socket_path
 from pyhv.host.switch_frames import cluster_id, garbage_frame, marker_frame
@@ -67,7 +67,7 @@ def test_pcap_holds_every_delivered_frame(tmp_path: Path) -> None:
 
 
 def _frame(msg_type: int, flags: int, src: int, dst: int, seq: int, ack: int, req: int, payload: bytes,
-           frag: tuple[int, int] = (0, 1), msg_len: int | None = None) -> bytes:
+           frag: tuple[int, int] = (0, 1), msg_len: int | None = None, epochs: int = 0) -> bytes:
     """A frame as a node sends it, built by the dialect wire code under CPython."""
     buf = Array(u8, 4224)
     base = int(addr_of(buf))
@@ -77,13 +77,14 @@ def _frame(msg_type: int, flags: int, src: int, dst: int, seq: int, ack: int, re
                       u32(len(payload) if msg_len is None else msg_len), u16(cluster_name_id("lan")))
     hdr = struct_at(WireHeader, addr_of(buf) + FRAME_PAD + u64(14))
     hdr.seq, hdr.ack, hdr.frag_index, hdr.frag_count = u32(seq), u32(ack), u8(frag[0]), u8(frag[1])
+    hdr.epochs = u8(epochs)
     wire_seal(addr_of(buf))
     return read_memory(base + 2, 46 + len(payload))
 
 
 FIELDS = ("pyhv.type", "pyhv.flags.reliable", "pyhv.flags.ack", "pyhv.flags.reply", "pyhv.src_node",
           "pyhv.dst_node", "pyhv.seq", "pyhv.ack", "pyhv.req_id", "pyhv.frag_index", "pyhv.frag_count",
-          "pyhv.payload_len", "pyhv.msg_len", "pyhv.cluster_id", "pyhv.csum_good", "pyhv.version")
+          "pyhv.payload_len", "pyhv.msg_len", "pyhv.cluster_id", "pyhv.csum_good", "pyhv.version", "pyhv.epochs")
 
 
 def _bool(text: str) -> str:
@@ -93,15 +94,17 @@ def _bool(text: str) -> str:
 @pytest.mark.skipif(TSHARK is None, reason="tshark not installed (apt-get install -y tshark)")
 def test_lua_dissector_decodes_dialect_built_frames(tmp_path: Path) -> None:
     cid = int(cluster_name_id("lan"))
+    v = str(int(WIRE_VERSION))
     frames = [
         (_frame(2, 0, 0, 0xFFFF, 0, 0, 0, bytes(24)), ("2", "0", "0", "0", "0", "65535", "0", "0", "0", "0", "1",
-                                                       "24", "24", f"0x{cid:04x}", "1", "1")),
-        (_frame(10, 1 | 2 | 4, 1, 2, 77, 78, 4242, bytes(range(200)), (1, 3), 4160),
-         ("10", "1", "1", "1", "1", "2", "77", "78", "4242", "1", "3", "200", "4160", f"0x{cid:04x}", "1", "1")),
-        (_frame(0, 2, 2, 1, 0, 1000, 0, b""), ("0", "0", "1", "0", "2", "1", "0", "1000", "0", "0", "1", "0", "0",
-                                               f"0x{cid:04x}", "1", "1")),
+                                                       "24", "24", f"0x{cid:04x}", "1", v, "0x00")),
+        (_frame(10, 1 | 2 | 4, 1, 2, 77, 78, 4242, bytes(range(200)), (1, 3), 4160, epochs=0x23),
+         ("10", "1", "1", "1", "1", "2", "77", "78", "4242", "1", "3", "200", "4160", f"0x{cid:04x}", "1", v,
+          "0x23")),
+        (_frame(0, 2, 2, 1, 0, 1000, 0, b"", epochs=0x32), ("0", "0", "1", "0", "2", "1", "0", "1000", "0", "0",
+                                                             "1", "0", "0", f"0x{cid:04x}", "1", v, "0x32")),
         (marker_frame(9, 5, cid), ("11", "0", "0", "0", "65535", "65535", "0", "0", "9", "0", "1", "16", "16",
-                                   f"0x{cid:04x}", "1", "1")),
+                                   f"0x{cid:04x}", "1", v, "0x00")),
     ]
     bad = garbage_frame("checksum", frames[0][0], cid, random.Random(1))
     version = garbage_frame("version", frames[0][0], cid, random.Random(1))
@@ -123,5 +126,5 @@ def test_lua_dissector_decodes_dialect_built_frames(tmp_path: Path) -> None:
         assert tuple(row[:len(FIELDS)]) == want
     assert rows[3][len(FIELDS)] == "9"                        # the marker's id from its payload
     assert rows[4][FIELDS.index("pyhv.csum_good")] == "0"     # the flipped checksum is flagged
-    assert rows[5][FIELDS.index("pyhv.version")] not in ("", "1")
+    assert rows[5][FIELDS.index("pyhv.version")] not in ("", v)
     assert cluster_id("lan") == cid
