@@ -75,7 +75,8 @@ READMIT_RE = re.compile(r"^cluster: node (\d+) \((\w+)\) restarted: readmitted w
 def test_a_restarted_node_is_readmitted_under_its_id(built_image: Callable[[str], BuildResult]) -> None:
     image = built_image("qemu-virt")
     options = ClusterOptions(cluster="qr", cpus=1, timeout_s=120, markers=1, bootargs=f"pyhv.soak={PAIRS}",
-                             kill_when=((2, "cluster: formed"),), restart_after_s=1.0)
+                             # killed once its table and clock lines are out (they follow "formed")
+                             kill_when=((2, "clock: node"),), restart_after_s=1.0)
     result = run_cluster(TARGET, image.out_dir, 3, options)
     assert len(result.nodes) == 4
     first, again = result.nodes[2], result.nodes[3]
