@@ -50,3 +50,9 @@ def sim_main(argv: list[str]) -> int:
     print(f"sim: {args.seeds} seeds, {failures} failed, {frames} frames simulated in {wall:.1f} s "
           f"({frames / wall if wall > 0 else 0:.0f} frames/s), {sim_ns / 1e9:.2f} s simulated")
     return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    # `python3 -m pyhv.sim.cli ...` is the same as `pyhv sim ...`
+    import sys
+    raise SystemExit(sim_main(sys.argv[1:]))
