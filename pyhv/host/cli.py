@@ -86,18 +86,20 @@ def cmd_run(args: argparse.Namespace) -> int:
         from pyhv.host.payload import PayloadError, guest_qemu_args
 
         append = args.append if args.append is not None else DEFAULT_BOOTARGS
+        log_name = "node0.pyhv.log" if args.nodes > 1 else "pyhv.log"
         try:
-            extra = guest_qemu_args(out_dir, Path(args.kernel), Path(args.initrd) if args.initrd else None, append)
+            extra = guest_qemu_args(out_dir, Path(args.kernel), Path(args.initrd) if args.initrd else None, append,
+                                    log_name)
         except PayloadError as err:
             raise CliError(str(err)) from err
-        _progress(f"guest payload {out_dir / 'payload.bin'}; pyhv's log goes to {out_dir / 'pyhv.log'}")
+        _progress(f"guest payload {out_dir / 'payload.bin'}; pyhv's log goes to {out_dir / log_name}")
         _sdcard_payload(target, out_dir)
     elif args.initrd is not None or args.append is not None:
         raise CliError("--initrd and --append need --kernel")
-    if args.single_thread:
-        extra += ("-accel", "tcg,thread=single")
+    tcg: tuple[str, ...] = ("-accel", "tcg,thread=single") if args.single_thread else ()
     if args.nodes > 1:
-        return _run_cluster(args, target, out_dir, extra)
+        return _run_cluster(args, target, out_dir, tcg, extra)
+    extra += tcg
     options = RunOptions(gic_version=args.gic, cpus=args.cpus, mem=args.mem,
                          timeout_s=args.timeout, log_path=out_dir / "serial.log", extra_args=extra)
     result = run_target(target, out_dir, options, echo=True)
@@ -108,8 +110,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     return result.exit_status
 
 
-def _run_cluster(args: argparse.Namespace, target: Path, out_dir: Path, extra: tuple[str, ...]) -> int:
+def _run_cluster(args: argparse.Namespace, target: Path, out_dir: Path, extra: tuple[str, ...],
+                 guest: tuple[str, ...]) -> int:
+    # One cluster. With a guest (`guest` = node 0's payload and log-UART arguments) every node is told
+    # pyhv.vm=1: the nodes form the cluster, then run ONE VM across all of them (docs/cluster-vm.md);
+    # node 0 owns the guest's console (this process's stdin and stdout).
     from pyhv.host.cluster_run import ClusterOptions, run_cluster
+    from pyhv.host.stats_table import format_table, merge_stats, parse_stats
     from pyhv.host.switch_main import faults_from_args
 
     try:
@@ -119,9 +126,16 @@ def _run_cluster(args: argparse.Namespace, target: Path, out_dir: Path, extra: t
         raise CliError(f"bad switch option: {err}") from err
     options = ClusterOptions(gic_version=args.gic, cpus=args.cpus, mem=args.mem, timeout_s=args.timeout,
                              start_delays=delays, faults=faults, pcap=args.pcap, echo=True, extra_args=extra,
-                             progress=_progress)
+                             progress=_progress, node0_args=guest, stdin_node0=bool(guest),
+                             bootargs="pyhv.vm=1" if guest else "")
     result = run_cluster(target, out_dir, args.nodes, options)
     _progress(f"switch stats in {out_dir / 'switch.json'}" + (f", capture {result.pcap_path}" if args.pcap else ""))
+    if guest:
+        logs = [n.output for n in result.nodes]
+        node0_log = out_dir / "node0.pyhv.log"
+        if node0_log.exists():
+            logs.append(node0_log.read_text(errors="replace"))
+        sys.stdout.write("\n" + format_table(merge_stats([parse_stats(t) for t in logs])))
     if result.timed_out:
         print(f"pyhv: not every node powered off within {args.timeout} s (logs: {out_dir}/node*.log)",
               file=sys.stderr)

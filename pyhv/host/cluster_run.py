@@ -57,6 +57,8 @@ class ClusterOptions:
     watch: tuple[str, ...] = ()               # console texts: snapshot the switch stats when a node prints one
     kill_when: tuple[tuple[int, str], ...] = ()   # (node, text): kill that node once it printed a line with text
     restart_after_s: float | None = None      # boot a killed node again (same MAC and port) this much later
+    node0_args: tuple[str, ...] = ()          # QEMU arguments for node 0 only (the guest payload, its log UART)
+    stdin_node0: bool = False                 # node 0 reads this process's stdin (the guest's console input)
 
 
 @dataclass
@@ -125,9 +127,10 @@ def node_qemu_args(sock_dir: Path, index: int, cluster: str, nodes: int | None =
 
 
 class _Node:
-    def __init__(self, result: NodeResult, echo: bool) -> None:
+    def __init__(self, result: NodeResult, echo: bool, stdin: bool = False) -> None:
         self.result = result
         self.echo = echo
+        self.stdin = stdin
         self.proc: subprocess.Popen[bytes] | None = None
         self.chunks: list[bytes] = []
         self.reader: threading.Thread | None = None
@@ -148,7 +151,8 @@ class _Node:
     def start(self) -> None:
         self.log = open(self.result.log_path, "wb")
         self.result.started_at = time.monotonic()
-        self.proc = subprocess.Popen(self.result.command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        self.proc = subprocess.Popen(self.result.command, stdin=None if self.stdin else subprocess.DEVNULL,
+                                     stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT)
         self.reader = threading.Thread(target=self._pump, daemon=True)
         self.reader.start()
@@ -216,10 +220,11 @@ def run_cluster(target_dir: Path, out_dir: Path, nodes: int, options: ClusterOpt
         for i in range(nodes):
             base = RunOptions(gic_version=options.gic_version, cpus=options.cpus, mem=options.mem,
                               extra_args=node_qemu_args(sock_dir, i, options.cluster, nodes, bootargs,
-                                                        options.mtu) + options.extra_args)
+                                                        options.mtu) + options.extra_args
+                              + (options.node0_args if i == 0 else ()))
             result = NodeResult(i, node_role(i), node_mac(i), qemu_command(board, out_dir, base),
                                 out_dir / f"node{i}.log")
-            runners.append(_Node(result, options.echo and i == 0))
+            runners.append(_Node(result, options.echo and i == 0, options.stdin_node0 and i == 0))
         delays = [options.start_delays[i] if i < len(options.start_delays) else 0.0 for i in range(nodes)]
         order = sorted(range(nodes), key=lambda i: (delays[i], i))
         deadline = started + options.timeout_s

@@ -84,12 +84,13 @@ def write_payload(path: Path, kernel: Path, initrd: Path | None, bootargs: str) 
     return path
 
 
-def guest_qemu_args(out_dir: Path, kernel: Path, initrd: Path | None, bootargs: str) -> tuple[str, ...]:
+def guest_qemu_args(out_dir: Path, kernel: Path, initrd: Path | None, bootargs: str,
+                    log_name: str = "pyhv.log") -> tuple[str, ...]:
     """Pack the guest into out_dir/payload.bin; the QEMU arguments that hand it to pyhv: the payload as
     `-initrd` (pyhv finds it through /chosen linux,initrd-start/end) and a second serial port for pyhv's
-    own log (out_dir/pyhv.log), so the first one (stdout) carries only the guest's console."""
+    own log (out_dir/<log_name>), so the first one (stdout) carries only the guest's console."""
     for f in (kernel, initrd):
         if f is not None and not f.is_file():
             raise PayloadError(f"{f}: no such file")
     payload = write_payload(out_dir / "payload.bin", kernel, initrd, bootargs)
-    return ("-serial", f"file:{out_dir / 'pyhv.log'}", "-initrd", str(payload))
+    return ("-serial", f"file:{out_dir / log_name}", "-initrd", str(payload))
