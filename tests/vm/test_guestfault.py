@@ -9,15 +9,16 @@ from collections.abc import Iterator
 
 import pytest
 
-from pyhv.lang import u32, u64
+from pyhv.lang import Panic, u32, u64
 
 from pyhv.arch.abort import ABORT_KIND_EXEC, ABORT_KIND_READ, ABORT_KIND_WALK, ABORT_KIND_WRITE
 from pyhv.arch.frame import TrapFrame
+from pyhv.arch.traps import arch_trap_unexpected, trap_set_guest_ops
 from pyhv.core.guestfault import (
     GUESTFAULT_HANDLED, GUESTFAULT_NOT_HANDLED, GuestMemFaultOps, guestfault_set_ops, guestfault_stats,
 )
 from pyhv.core.vcpu import vcpu_trap_sync
-from pyhv.core.vm import VM_OK, vm_setup_devices
+from pyhv.core.vm import VM_OK, VM_TRAP_OPS, vm_setup_devices
 from pyhv.core.vmconfig import vmconfig_single_node
 from pyhv.core.vmstate import vm_state
 from pyhv.vdev.vpl011 import Vpl011Ops, vpl011_reset, vpl011_set_ops
@@ -168,3 +169,16 @@ def test_a_tlb_conflict_flushes_this_cpus_tlb_and_retries(vm: Node) -> None:
     f = _trap(vm, _dabt(0b110000), 0xFFFF_0000_0000_2000, RAM_IPA + 0x2000)
     assert ("tlbi", "vmalls12e1", 0) in trace and int(f.elr) == PC
     assert vm.cpu.sysregs["esr_el1"] == 0xDEAD
+
+
+def test_a_physical_serror_taken_from_the_guest_becomes_a_virtual_serror_not_a_panic(vm: Node) -> None:
+    trap_set_guest_ops(VM_TRAP_OPS)
+    vm.cpu.sysregs["hcr_el2"] = 0x8008_003B
+    f = TrapFrame()
+    f.esr, f.elr, f.spsr = u64(0x2F << 26 | IL), u64(PC), u64(SPSR_EL1H)
+    arch_trap_unexpected(f, u64(11))                    # lower EL AArch64, SError
+    assert vm.cpu.sysregs["hcr_el2"] == 0x8008_003B | 1 << 8 and int(f.elr) == PC
+    assert "virtual serror injected" in vm.text()
+    vm.node.symbols["pyhv_symtab"] = 0x5000_0000      # an empty symbol table for the trap report
+    with pytest.raises(Panic, match="unexpected exception at EL2"):
+        arch_trap_unexpected(f, u64(7))                 # an SError taken at EL2 is ours: still a panic
