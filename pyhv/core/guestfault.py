@@ -74,6 +74,10 @@ def guestfault_set_ops(ops: GuestMemFaultOps) -> None:
     _st.get().installed = True
 
 
+def guestfault_installed() -> bool:
+    return _st.get().installed
+
+
 def guestfault_stats() -> GuestFaultCpu:
     return _cpu.get()
 

@@ -35,7 +35,7 @@ from pyhv.core.fdt_path import fdt_node_enabled, fdt_path
 from pyhv.core.fdt_reg import FdtReg, fdt_reg
 from pyhv.core.fdt_write import FDT_W_OK
 from pyhv.core.guest_fdt import guest_fdt_build
-from pyhv.core.guestfault import GUESTFAULT_ABSENT_OPS, guestfault_set_ops
+from pyhv.core.guestfault import GUESTFAULT_ABSENT_OPS, guestfault_installed, guestfault_set_ops
 from pyhv.core.hostinfo import HostInfo, hostinfo
 from pyhv.core.loader import LOADER_OK, KernelImage, loader_parse_image, loader_place
 from pyhv.core.mmio import MMIO_REG_OK, MmioCatalog, MmioDevice, mmio_register, mmio_set_catalog
@@ -306,7 +306,8 @@ def vm_setup_devices() -> u32:
     for v in range(u32(0), cfg.max_vcpus):
         vgic_set_vcpu_mpidr(v, cfg.vcpus[v].mpidr)
     vgic_set_host_ops(VM_VGIC_HOST_OPS)
-    guestfault_set_ops(GUESTFAULT_ABSENT_OPS)   # one node: all RAM is mapped; a DSM replaces this
+    if not guestfault_installed():
+        guestfault_set_ops(GUESTFAULT_ABSENT_OPS)   # one node: all RAM is mapped (a DSM installs its own)
     mmio_set_catalog(VM_CATALOG)
     ok = mmio_register(cfg.uart_base, UART_SIZE, DEV_UART) == MMIO_REG_OK
     if cfg.clusterinfo_base != 0:

@@ -182,3 +182,12 @@ def test_a_physical_serror_taken_from_the_guest_becomes_a_virtual_serror_not_a_p
     vm.node.symbols["pyhv_symtab"] = 0x5000_0000      # an empty symbol table for the trap report
     with pytest.raises(Panic, match="unexpected exception at EL2"):
         arch_trap_unexpected(f, u64(7))                 # an SError taken at EL2 is ours: still a panic
+
+
+def test_the_vm_set_up_keeps_a_dsm_installed_before_it(node: Node) -> None:
+    dsm = _dsm()                                        # installed before the VM's devices
+    vmconfig_single_node(vm_state().cfg, u32(1), u32(1), u64(64 << 20), u32(3))
+    assert vm_setup_devices() == VM_OK
+    node.cpu.sysregs["vbar_el1"] = VBAR
+    _trap(node, _dabt(0b000111), 0xFFFF_0000_0000_1000, RAM_IPA + 0x1000)
+    assert dsm.faults == [(0, RAM_IPA + 0x1000, int(ABORT_KIND_READ))]
