@@ -3,10 +3,8 @@
 # instruction at ELR_EL2 is fetched through the guest's stage 1 (pyhv/core/guestmem.py) and decoded
 # (pyhv/arch/decode_insn.py). A pair (LDP/STP) becomes two accesses.
 #
-# Data-abort ISS (ARM DDI 0487, D23.2 ESR_EL2, "ISS encoding for an exception from a Data Abort"):
-#
-#   24  23 22 21  20   16 15  14   13  12 11 10   9   8    7     6   5      0
-#   |ISV| SAS |SSE|  SRT  |SF| AR |VNCR| LST |FnV| EA| CM |S1PTW|WnR|  DFSC   |
+# The data-abort ISS fields (ARM DDI 0487, D23.2 ESR_EL2) are declared in pyhv/arch/abort.py. Only aborts
+# on IPAs outside guest RAM come here (pyhv/core/guestfault.py classifies them first).
 #
 # Use: decode_dabt(frame, fault_ipa, d) -> DECODE_OK; mmio_dispatch() each of d.acc[0 .. d.count-1];
 # then decode_complete(frame, d) writes loaded values, the base-register writeback and steps ELR.
@@ -15,6 +13,10 @@ from typing import Annotated, Final
 
 from pyhv.lang import range, Array, Struct, sysreg_write, u8, u32, u64
 
+from pyhv.arch.abort import (
+    ISS_CM, ISS_FNV, ISS_ISV, ISS_S1PTW, ISS_SAS_MASK, ISS_SAS_SHIFT, ISS_SF, ISS_SRT_MASK, ISS_SRT_SHIFT, ISS_SSE,
+    ISS_WNR, abort_fault_ipa,
+)
 from pyhv.arch.decode_insn import LDST_POST, LDST_PRE, LDST_REG, LdStInsn, decode_ldst, ldst_index_value
 from pyhv.arch.esr import EC_DABT_LOW, Esr, esr_decode
 from pyhv.arch.frame import TrapFrame
@@ -28,23 +30,9 @@ DECODE_CACHE_MAINT: Final = u32(3)      # a cache maintenance instruction (DC ..
 DECODE_FETCH_FAILED: Final = u32(4)     # the instruction at ELR could not be read
 DECODE_UNSUPPORTED: Final = u32(5)      # not a load/store we emulate (or an AArch32 guest)
 
-ISS_ISV: Final = u32(1 << 24)           # syndrome valid: SAS/SSE/SRT/SF/AR describe the access
-ISS_SAS_SHIFT: Final = 22               # access size: 1 << SAS bytes
-ISS_SAS_MASK: Final = u32(3)
-ISS_SSE: Final = u32(1 << 21)           # sign-extend the loaded value
-ISS_SRT_SHIFT: Final = 16               # data register number
-ISS_SRT_MASK: Final = u32(0x1F)
-ISS_SF: Final = u32(1 << 15)            # the data register is 64-bit (Xt)
-ISS_FNV: Final = u32(1 << 10)           # FAR is not valid
-ISS_CM: Final = u32(1 << 8)             # cache maintenance
-ISS_S1PTW: Final = u32(1 << 7)          # stage-2 fault on a stage-1 table walk
-ISS_WNR: Final = u32(1 << 6)            # write (1) or read (0)
-
 SPSR_M_AARCH32: Final = u64(1 << 4)     # SPSR_EL2.M[4]: the interrupted state was AArch32
 SPSR_M_MASK: Final = u64(0xF)
 SPSR_M_EL1H: Final = u64(0b0101)        # EL1 using SP_EL1
-HPFAR_FIPA_MASK: Final = u64(0x0FFF_FFFF_FFF0)  # HPFAR_EL2.FIPA[43:4] = IPA[51:12]
-PAGE_OFFSET_MASK: Final = u64(0xFFF)
 SP_REG: Final = u8(31)                  # register number 31 as a base register: the stack pointer
 
 
@@ -58,7 +46,7 @@ class DecodedDabt(Struct):
 
 def decode_fault_ipa(far: u64, hpfar: u64) -> u64:
     # The faulting IPA of a stage-2 abort: page from HPFAR_EL2.FIPA, offset from FAR_EL2.
-    return ((hpfar & HPFAR_FIPA_MASK) << 8) | (far & PAGE_OFFSET_MASK)
+    return abort_fault_ipa(far, hpfar)
 
 
 def _xreg(f: TrapFrame, r: u8) -> u64:

@@ -11,6 +11,7 @@
 #   TWE   clear: WFE does NOT trap — spinlocks and the timer event stream wait in hardware, no trap storm
 #   TSC   SMC traps: a guest's SMC is served by the vPSCI like HVC, never reaches the real firmware
 #   RW    EL1 is AArch64
+# MDCR_EL2 = HPMN only (no debug or PMU traps).
 # Not set: TVM/TRVM (guest owns its MMU), TID*, TACR, TSW, TPU, TTLB, FB, BSU (the guest's own
 # inner-shareable maintenance already reaches every CPU of this node).
 
@@ -33,6 +34,8 @@ CNTHCTL_EL1PCTEN: Final = u64(1 << 0)     # EL1/EL0 may read the physical counte
 CNTHCTL_EL1PCEN: Final = u64(1 << 1)      # EL1/EL0 may use the EL1 physical timer
 CPTR_EL2_RES1: Final = u64(0x33FF)        # bits 13:12 and 9:0; TFP (10), TTA (20), TCPAC (31) clear: no traps
 VMPIDR_RES1: Final = u64(1 << 31)
+PMCR_N_SHIFT: Final = 11                  # PMCR_EL0.N[15:11]: event counters implemented
+PMCR_N_MASK: Final = u64(0x1F)
 SCTLR_EL1_RESET: Final = u64(0x30D00800)  # RES1 bits only: MMU, caches and alignment checks off (booting.rst)
 SPSR_EL1H_MASKED: Final = u64(0x3C5)      # D, A, I, F masked, M = EL1h: how a guest kernel is entered
 SPSR_M_MASK: Final = u64(0xF)
@@ -54,6 +57,9 @@ def el2_vm_cpu_setup(guest_mpidr: u64, cntvoff: u64) -> None:
     sysreg_write("cntvoff_el2", cntvoff)
     sysreg_write("cptr_el2", CPTR_EL2_RES1)
     sysreg_write("hstr_el2", u64(0))
+    # MDCR_EL2: no debug/PMU traps (TDE/TDA/TDOSA/TDRA/TPM/TPMCR clear; its reset value is UNKNOWN), all
+    # event counters to EL1 (HPMN = PMCR_EL0.N): BRK, breakpoints, watchpoints and steps stay at EL1.
+    sysreg_write("mdcr_el2", (sysreg_read("pmcr_el0") >> PMCR_N_SHIFT) & PMCR_N_MASK)
     sysreg_write("sctlr_el1", SCTLR_EL1_RESET)
     sysreg_write("hcr_el2", HCR_GUEST)
     isb()

@@ -2,23 +2,40 @@
 # walk starting at level 1 (two concatenated level-1 tables), descriptors as declared in stage2_desc.py.
 #
 # Table pages come from a pool the caller reserves (stage2_init(pool_base, pool_pages)): the first two
-# pages (8 KiB aligned) are the root, the rest are handed out one by one and never freed; running out
-# panics. Boot code maps RAM and passthrough devices with stage2_map_range (1 GiB / 2 MiB blocks where
-# alignment allows); at run time (DSM, device ownership) pages are mapped, unmapped and re-protected one at
-# a time, splitting a block into smaller entries first. Replacing a valid entry is break-before-make:
+# pages (8 KiB aligned) are the root, the rest are handed out one by one and never freed. Boot code maps RAM
+# and passthrough devices with stage2_map_range (1 GiB / 2 MiB blocks where alignment allows); at run time
+# (DSM, device ownership) pages are mapped, unmapped and re-protected one at a time, splitting a block into
+# smaller entries first.
+#
+# Pool bound (why exhaustion cannot happen): a table is allocated only for an empty or block slot of its
+# parent, and a table is never replaced (never merged back into a block), so each 1 GiB slot owns at most
+# one level-2 table and each 2 MiB slot at most one level-3 table, for ever. Mapping, unmapping and
+# re-protecting any set of pages inside an IPA range of B bytes therefore uses at most
+# ceil(B / 1 GiB) + 1 level-2 and ceil(B / 2 MiB) + 1 level-3 tables (+1: a range need not be aligned),
+# however often it is repeated: stage2_pool_pages_for(B) = that + the root + S2_POOL_DEVICE_PAGES for the
+# device windows below guest RAM. The VM sizes its pool with it from its IPA space (pyhv/core/vm.py), so
+# the "pool exhausted" panic below is a broken invariant (a mapping outside that space), not a guest event.
+#
+# Replacing or removing a valid entry is break-before-make with broadcast invalidation:
 #
 #   write 0 ; dsb ishst ; tlbi ipas2e1is, ipa>>12 ; dsb ish ; tlbi vmalle1is ; dsb ish ; isb ; write new
 #
-# (vmalle1is because stage-1 TLB entries of the guest may combine the old stage-2 translation).
+# (vmalle1is because stage-1 TLB entries of the guest may combine the old stage-2 translation). Both TLBIs
+# act on the VMID in the ISSUING CPU's VTTBR_EL2, so every writer first makes sure this CPU holds the VM's
+# VTCR/VTTBR (_ensure_vmid): correct from any CPU, also one that never ran a vCPU (the boot CPU before
+# vcpu_run, a CPU serving cluster messages). The VM also installs them on every CPU at set-up.
 # Writers hold the one stage-2 lock. stage2_lookup walks without it: table pages are never freed, and
 # every descriptor is read once with a single 64-bit load.
+#
+# Pages whose contents pyhv wrote (a page that arrived from another node) and that the guest may execute
+# must pass stage2_sync_icache(pa) before they are mapped: D-cache clean to PoU, I-cache invalidate.
 
 from typing import Final
 
 from pyhv.lang import (
     range,
-    SpinLock, Static, Struct, dsb, isb, mem_read64, mem_write64, panic, sysreg_read, sysreg_write, tlbi,
-    tlbi_addr, u32, u64,
+    SpinLock, Static, Struct, dc_op, dsb, ic_op, isb, mem_read64, mem_write64, panic, sysreg_read, sysreg_write,
+    tlbi, tlbi_addr, u32, u64,
 )
 
 from pyhv.arch.stage2_desc import (
@@ -30,6 +47,9 @@ from pyhv.arch.stage2_desc import (
 
 _IPA_LIMIT: Final = u64(1 << 40)
 _ROOT_ALIGN: Final = u64(8192)
+S2_POOL_DEVICE_PAGES: Final = u64(8)    # device windows below RAM: one level-2 table + page-mapped windows
+CTR_DMINLINE_SHIFT: Final = 16          # CTR_EL0.DminLine[19:16]: log2 of the smallest D-cache line in words
+CTR_DMINLINE_MASK: Final = u64(0xF)
 
 
 class Stage2State(Struct):
@@ -58,7 +78,7 @@ def _zero_page(pa: u64) -> None:
 
 def _alloc_table(st: Stage2State) -> u64:
     if st.pool_used >= st.pool_pages:
-        panic("stage2: page-table pool exhausted")
+        panic("stage2: page-table pool exhausted (a mapping outside the IPA space it was sized for)")
     pa = st.pool_base + st.pool_used * S2_PAGE_SIZE
     st.pool_used += 1
     _zero_page(pa)
@@ -107,6 +127,22 @@ def stage2_pool_used() -> u64:
     return _s2.get().pool_used
 
 
+def stage2_pool_pages() -> u64:
+    return _s2.get().pool_pages
+
+
+def _ceil_div(n: u64, d: u64) -> u64:
+    return (n + d - 1) // d
+
+
+def stage2_pool_pages_for(ipa_bytes: u64) -> u32:
+    # Table pages (root included) that any page-by-page mapping of an IPA range of `ipa_bytes` (any
+    # alignment) plus the device windows can ever need (the bound at the top of this file).
+    l2 = _ceil_div(ipa_bytes, _level_size(u32(1))) + 1
+    l3 = _ceil_div(ipa_bytes, _level_size(u32(2))) + 1
+    return u32(S2_ROOT_PAGES + S2_POOL_DEVICE_PAGES + l2 + l3)
+
+
 def _index(ipa: u64, level: u32) -> u64:
     idx = ipa >> s2_level_shift(level)
     if level == S2_START_LEVEL:
@@ -118,10 +154,19 @@ def _level_size(level: u32) -> u64:
     return u64(1) << s2_level_shift(level)
 
 
+def _ensure_vmid(st: Stage2State) -> None:
+    # TLBI by IPA and VMALLE1 use the VMID of this CPU's VTTBR_EL2: load the VM's if it is not there yet.
+    if sysreg_read("vttbr_el2") != stage2_vttbr():
+        sysreg_write("vtcr_el2", st.vtcr)
+        sysreg_write("vttbr_el2", stage2_vttbr())
+        isb()
+
+
 def _invalidate(slot: u64, ipa: u64) -> None:
     # Break: remove a valid entry and flush every TLB entry that may hold it, on all CPUs.
     mem_write64(slot, u64(0))
     dsb("ishst")
+    _ensure_vmid(_s2.get())
     tlbi_addr("ipas2e1is", ipa)
     dsb("ish")
     tlbi("vmalle1is")
@@ -281,3 +326,20 @@ def stage2_lookup(ipa: u64, out: Stage2Lookup) -> bool:
             out.level = level
             return True
     return False
+
+
+def stage2_sync_icache(pa: u64) -> None:
+    # Make the 4 KiB page at host PA `pa`, just written by pyhv, safe to execute (ARM DDI 0487, D7.5.9
+    # "Instruction cache maintenance"): clean every D-cache line to the point of unification, then
+    # invalidate all instruction caches of the inner-shareable domain (the guest may have run old code
+    # from this PA on any CPU; IC IALLUIS needs no VA, so the EL2 mapping of `pa` does not matter).
+    line = u64(4) << ((sysreg_read("ctr_el0") >> CTR_DMINLINE_SHIFT) & CTR_DMINLINE_MASK)
+    base = pa & ~(S2_PAGE_SIZE - 1)
+    off = u64(0)
+    while off < S2_PAGE_SIZE:
+        dc_op("cvau", base + off)
+        off += line
+    dsb("ish")
+    ic_op("ialluis")
+    dsb("ish")
+    isb()

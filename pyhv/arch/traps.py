@@ -3,20 +3,30 @@
 # pyhv/core/vm.py), exceptions taken from the guest and every IRQ go to the vCPU code (pyhv/core/vcpu.py)
 # through the GuestTrapOps slot, so arch never imports core. Otherwise the syndrome is decoded once
 # (pyhv/arch/esr.py); only BRK is survivable at EL2 (the trap self-test), anything else is reported and
-# panics. IRQs are acknowledged at the GIC, dispatched, and ended.
+# panics. IRQs are acknowledged at the GIC, dispatched, and ended. A physical SError taken from the guest
+# (HCR_EL2.AMO routes it here) is the guest's: it gets a virtual SError (HCR_EL2.VSE, ARM DDI 0487 D1.14.x
+# "Virtual SError"; the hardware clears VSE when the guest takes it) and a rate-limited warning.
 
 from typing import Callable, Final
 
-from pyhv.lang import range, Ops, OpsSlot, PerCpu, Static, Struct, kprint, panic, u32, u64
+from pyhv.lang import (
+    range, Ops, OpsSlot, PerCpu, Static, Struct, isb, kprint, panic, sysreg_read, sysreg_write, u32, u64,
+)
 
 from pyhv.arch.esr import EC_BRK64, Esr, esr_decode, esr_ec_name
 from pyhv.arch.frame import TrapFrame
 from pyhv.arch.gic import GIC_FIRST_SPECIAL, gic_ack, gic_eoi
 from pyhv.arch.timer import TIMER_HYP_PPI, timer_handle_irq
 from pyhv.core.printk import printk_begin, printk_cstr_at, printk_end, printk_hex, printk_str
+from pyhv.core.ratelimit import RateLimit, ratelimit_allow
 from pyhv.core.symtab import SymHit, symtab_lookup
 
 BRK_INSN_BYTES: Final = u64(4)          # BRK is always a 32-bit A64 instruction
+HCR_VSE: Final = u64(1 << 8)            # HCR_EL2.VSE: a virtual SError is pending for EL1
+VECTOR_GROUP_LOWER_A64: Final = u64(2)  # vector groups (kind >> 2) taken from a lower EL
+VECTOR_GROUP_LOWER_A32: Final = u64(3)
+VECTOR_KIND_SERROR: Final = u64(3)
+TRAP_WARN_BURST: Final = u32(10)
 
 
 class TrapCpu(Struct):
@@ -32,6 +42,8 @@ class GuestTrapOps(Ops):
 
 class GuestTraps(Struct):
     installed: bool
+    serrors: u64            # guest SErrors turned into virtual SErrors
+    rl: RateLimit
 
 
 class DeviceIrqOps(Ops):
@@ -158,6 +170,16 @@ def _vector_name(kind: u64) -> str:
 
 
 def arch_trap_unexpected(f: TrapFrame, kind: u64) -> None:
+    g = _guest_traps.get()
+    group = kind >> 2
+    if g.installed and (kind & 3) == VECTOR_KIND_SERROR and \
+            (group == VECTOR_GROUP_LOWER_A64 or group == VECTOR_GROUP_LOWER_A32):
+        g.serrors += 1
+        if ratelimit_allow(g.rl, TRAP_WARN_BURST):
+            kprint("guest serror (esr 0x%x) at pc 0x%x: virtual serror injected\n", f.esr, f.elr)
+        sysreg_write("hcr_el2", sysreg_read("hcr_el2") | HCR_VSE)
+        isb()
+        return
     _print_trap_line(f)
     kprint("unexpected exception: vector %u (%s), group %u\n", kind, _vector_name(kind), kind >> 2)
     e = Esr()

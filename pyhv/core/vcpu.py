@@ -4,38 +4,39 @@
 #
 #   guest exit ──> vcpu_trap_sync / vcpu_trap_irq (via pyhv/arch/traps.py's guest hooks)
 #     vgic_sync_from_lrs ─> decode once, act:
-#       data abort (0x24) ─> decode_dabt ─> mmio_dispatch per access ─> decode_complete | inject abort
+#       data / instruction abort (0x24 / 0x20) ─> guestfault_abort (pyhv/core/guestfault.py): RAM fault ─>
+#           GuestMemFaultOps (DSM), retried; else MMIO decode ─> mmio_dispatch | injected data/prefetch abort
 #       HVC (0x16) / SMC (0x17) ─> smccc_handle (vPSCI) ─> x0, and resume / vCPU off / halt
 #       MSR/MRS (0x18) ─> sysreg_trap_decode ─> vgicv3_sgi_write (ICC_SGI*R_EL1) | RAZ/WI
 #       WFI (0x01) ─> wfx_handle (docs/wfi-policy.md)
 #       IRQ ─> ack the physical GIC: vtimer 27 / maintenance 25 / EL2 timer 26 / wake-up SGI ─> EOI
 #     vtimer_resample ─> vgic_flush_to_lrs ─> eret (vectors.S)
-# Anything else the guest does gets an undefined-instruction exception and a rate-limited warning: a guest
-# never panics pyhv.
+# With HCR_EL2 as pyhv/arch/el2.py sets it (TGE, TID*, TVM, TSW, API/APK-relevant features absent on the
+# Cortex-A72, MDCR_EL2.TDE clear) no other synchronous class is routed to EL2: UNDEF, SVC, BRK, debug, PC and
+# SP alignment faults are taken at EL1 by the hardware itself. An exception class that still arrives (a
+# CPU with features we do not configure, e.g. SVE traps with CPTR_EL2.TZ) gets an undefined-instruction
+# exception and a rate-limited warning: a guest never panics pyhv.
 
 from typing import Final
 
 from pyhv.lang import (
-    PerCpu, Static, Struct, asm_function, dsb, irq_wait, isb, kprint, range, sysreg_read, sysreg_write, tlbi, u32, u64,
+    PerCpu, Static, Struct, asm_function, dsb, irq_wait, isb, kprint, range, sysreg_write, tlbi, u32, u64,
 )
 
-from pyhv.arch.decode import (
-    DECODE_CACHE_MAINT, DECODE_OK, DecodedDabt, decode_complete, decode_dabt, decode_fault_ipa,
-)
 from pyhv.arch.el2 import SCTLR_EL1_RESET, SPSR_EL1H_MASKED, el2_from_guest, el2_vm_cpu_setup
-from pyhv.arch.esr import EC_DABT_LOW, EC_HVC64, EC_SMC64, EC_SYS64, EC_WFX, Esr, esr_decode
+from pyhv.arch.esr import EC_DABT_LOW, EC_HVC64, EC_IABT_LOW, EC_SMC64, EC_SYS64, EC_WFX, Esr, esr_decode
 from pyhv.arch.frame import TrapFrame
 from pyhv.arch.gic import (
     GIC_FIRST_SPECIAL, GIC_PRIO_DEFAULT, gic_ack, gic_enable_ppi, gic_enable_sgi, gic_eoi,
 )
-from pyhv.arch.inject import inject_data_abort, inject_undef
+from pyhv.arch.inject import inject_undef
 from pyhv.arch.stage2 import stage2_install
 from pyhv.arch.sysreg_trap import (
     SYSREG_KEY_ICC_ASGI1R, SYSREG_KEY_ICC_SGI0R, SYSREG_KEY_ICC_SGI1R, SysregAccess, sysreg_trap_decode,
 )
 from pyhv.arch.timer import TIMER_HYP_PPI, timer_handle_irq
 from pyhv.arch.traps import trap_device_irq
-from pyhv.core.mmio import MMIO_HANDLED, mmio_dispatch
+from pyhv.core.guestfault import guestfault_abort
 from pyhv.core.ratelimit import RateLimit, ratelimit_allow
 from pyhv.core.smccc import smccc_handle
 from pyhv.core.vmstate import vm_config
@@ -59,7 +60,6 @@ class VcpuCpu(Struct):
     vcpu: u32               # the vCPU this physical CPU runs
     running: bool           # vcpu_run was called: traps from EL1 are that vCPU's
     exits: u64              # guest exits (synchronous and IRQ)
-    mmio: u64               # emulated accesses
     hvc: u64                # HVC/SMC calls
     irqs: u64               # physical interrupts taken while running the guest
 
@@ -131,32 +131,6 @@ def _warn_ok() -> bool:
 
 # --- synchronous exceptions -------------------------------------------------------------------------------
 
-def _data_abort(f: TrapFrame, vcpu: u32) -> None:
-    ipa = decode_fault_ipa(f.far, sysreg_read("hpfar_el2"))
-    d = DecodedDabt()
-    err = decode_dabt(f, ipa, d)
-    if err == DECODE_CACHE_MAINT:
-        f.elr += A64_INSN_BYTES         # DC on an emulated device: nothing to maintain
-        return
-    if err != DECODE_OK:
-        if _warn_ok():
-            kprint("vcpu %u: data abort at ipa 0x%x pc 0x%x not decodable (%u): abort injected\n", vcpu, ipa,
-                   f.elr, err)
-        inject_data_abort(f, f.far, False)
-        return
-    c = _cpu.get()
-    for k in range(u32(d.count)):
-        acc = d.acc[k]
-        c.mmio += 1
-        if mmio_dispatch(vcpu, acc) != MMIO_HANDLED:
-            if _warn_ok():
-                kprint("vcpu %u: %s of ipa 0x%x at pc 0x%x: no device, abort injected\n", vcpu,
-                       "write" if acc.is_write else "read", acc.ipa, f.elr)
-            inject_data_abort(f, f.far, acc.is_write)
-            return
-    decode_complete(f, d)
-
-
 def _vcpu_off_wait(f: TrapFrame, vcpu: u32) -> None:
     # PSCI CPU_OFF: this CPU waits for the next CPU_ON of its vCPU, then restarts it at the new entry.
     boot = VpsciBoot()
@@ -222,8 +196,8 @@ def vcpu_trap_sync(f: TrapFrame) -> None:
     synced = _sync(vcpu)
     e = Esr()
     esr_decode(f.esr, e)
-    if e.ec == EC_DABT_LOW:
-        _data_abort(f, vcpu)
+    if e.ec == EC_DABT_LOW or e.ec == EC_IABT_LOW:
+        guestfault_abort(f, vcpu, e)    # RAM faults (DSM) first, then MMIO; never steps ELR on a retry
     elif e.ec == EC_HVC64:
         _smccc(f, vcpu)
     elif e.ec == EC_SMC64:

@@ -5,7 +5,7 @@
 # Host RAM (QEMU virt, -m M)                       Guest IPA map (vmconfig.py, QEMU virt's own layout)
 #   ram_base            +-----------------------+    0x0800_0000 GICD, GICR (v3) / GICC -> host GICV (v2)
 #   ram_base + 2 MiB    | pyhv image, stacks    |    0x0900_0000 PL011 (emulated, SPI 1)
-#   _end (8 KiB align)  | stage-2 table pool    |    0x4000_0000 RAM: M - VM_RESERVED_BYTES
+#   _end (8 KiB align)  | stage-2 table pool    |    (sized from the guest IPA space: stage2_pool_pages_for)    0x4000_0000 RAM: M - VM_RESERVED_BYTES
 #   ram_base + 16 MiB   +-----------------------+ <- IPA 0x4000_0000 (2 MiB aligned: block mappings)
 #                       | guest RAM             |      kernel at IPA 0x4020_0000 (+ text_offset), initrd
 #                       |  (payload, host DTB   |      after it, DTB at the next 2 MiB boundary
@@ -25,7 +25,9 @@ from pyhv.lang import (
 )
 
 from pyhv.arch.gic import GIC_PRIO_DEFAULT, gic_enable_sgi, gic_send_sgi, gic_version
-from pyhv.arch.stage2 import stage2_init, stage2_map_range, stage2_pool_used
+from pyhv.arch.stage2 import (
+    stage2_init, stage2_install, stage2_map_range, stage2_pool_pages, stage2_pool_pages_for, stage2_pool_used,
+)
 from pyhv.arch.stage2_desc import S2_DEVICE, S2_RW, S2_RWX
 from pyhv.arch.traps import GuestTrapOps, trap_set_guest_ops
 from pyhv.core.fdt import FDT_NONE, fdt_find_compatible, fdt_prop_u64
@@ -33,6 +35,7 @@ from pyhv.core.fdt_path import fdt_node_enabled, fdt_path
 from pyhv.core.fdt_reg import FdtReg, fdt_reg
 from pyhv.core.fdt_write import FDT_W_OK
 from pyhv.core.guest_fdt import guest_fdt_build
+from pyhv.core.guestfault import GUESTFAULT_ABSENT_OPS, guestfault_installed, guestfault_set_ops
 from pyhv.core.hostinfo import HostInfo, hostinfo
 from pyhv.core.loader import LOADER_OK, KernelImage, loader_parse_image, loader_place
 from pyhv.core.mmio import MMIO_REG_OK, MmioCatalog, MmioDevice, mmio_register, mmio_set_catalog
@@ -42,7 +45,7 @@ from pyhv.core.printk import printk_set_console
 from pyhv.core.vcpu import VCPU_KICK_SGI, vcpu_is_current, vcpu_run, vcpu_trap_irq, vcpu_trap_sync
 from pyhv.core.vmconfig import (
     CLUSTERINFO_SIZE, GIC_DIST_SIZE, GICV2_CPU_SIZE, UART_SIZE, VMCFG_OK, vmconfig_gic_redist_size,
-    vmconfig_set_bootargs_at, vmconfig_single_node, vmconfig_validate,
+    VmConfig, vmconfig_set_bootargs_at, vmconfig_single_node, vmconfig_validate,
 )
 from pyhv.core.vmstate import vm_ipa_to_host, vm_state
 from pyhv.core.vpsci import (
@@ -64,7 +67,6 @@ from pyhv.vdev.vpl011 import VPL011_DEVICE, Vpl011Ops, vpl011_reset, vpl011_set_
 from examples.clusterinfo.clusterinfo import CLUSTERINFO_DEVICE, clusterinfo_reset
 
 VM_RESERVED_BYTES: Final = u64(16 << 20)    # host RAM kept by pyhv (image, stacks, stage-2 tables)
-VM_S2_POOL_PAGES: Final = u32(256)          # 1 MiB of stage-2 tables
 VM_DTB_BYTES: Final = u64(0x10000)          # room for the guest DTB
 SZ_2M: Final = u64(0x200000)
 SZ_8K: Final = u64(0x2000)
@@ -237,12 +239,35 @@ def _gicv2_frame(index: u32) -> u64:
 
 def _setup_memory(info: HostInfo) -> u32:
     st = vm_state()
-    pool = (symbol_addr("_end") + SZ_8K - 1) & ~(SZ_8K - 1)
     st.ram_host_base = info.ram_base + VM_RESERVED_BYTES
-    if pool + u64(VM_S2_POOL_PAGES) * 4096 > st.ram_host_base or info.ram_size <= VM_RESERVED_BYTES + SZ_2M:
+    if info.ram_size <= VM_RESERVED_BYTES + SZ_2M:
         kprint("vm: host RAM too small: pyhv keeps the first %u MiB\n", u32(VM_RESERVED_BYTES >> 20))
         return VM_ERR_MEMORY
-    stage2_init(pool, VM_S2_POOL_PAGES)
+    return VM_OK
+
+
+def vm_stage2_pool_pages(cfg: VmConfig) -> u32:
+    # Stage-2 table pages for every RAM region of `cfg` mapped page by page in the worst case: the bound
+    # of pyhv/arch/stage2.py for their total size; each region after the first adds at most two level-2
+    # and two level-3 tables (one for rounding its size up, one for an unaligned start).
+    total = u64(0)
+    for i in range(u32(0), cfg.nr_mem):
+        total += cfg.mem[i].size_bytes
+    extra = u32(0) if cfg.nr_mem == 0 else (cfg.nr_mem - 1) * 4
+    return stage2_pool_pages_for(total) + extra
+
+
+def _setup_stage2(cfg: VmConfig) -> u32:
+    # The table pool right after the image, sized from the guest IPA space; then VTCR/VTTBR on this CPU
+    # (the other CPUs install them in vm_secondary_main before anything else).
+    pool = (symbol_addr("_end") + SZ_8K - 1) & ~(SZ_8K - 1)
+    pages = vm_stage2_pool_pages(cfg)
+    if pool + u64(pages) * 4096 > vm_state().ram_host_base:
+        kprint("vm: %u stage-2 table pages do not fit in the first %u MiB pyhv keeps\n", pages,
+               u32(VM_RESERVED_BYTES >> 20))
+        return VM_ERR_MEMORY
+    stage2_init(pool, pages)
+    stage2_install()
     return VM_OK
 
 
@@ -281,6 +306,8 @@ def vm_setup_devices() -> u32:
     for v in range(u32(0), cfg.max_vcpus):
         vgic_set_vcpu_mpidr(v, cfg.vcpus[v].mpidr)
     vgic_set_host_ops(VM_VGIC_HOST_OPS)
+    if not guestfault_installed():
+        guestfault_set_ops(GUESTFAULT_ABSENT_OPS)   # one node: all RAM is mapped (a DSM installs its own)
     mmio_set_catalog(VM_CATALOG)
     ok = mmio_register(cfg.uart_base, UART_SIZE, DEV_UART) == MMIO_REG_OK
     if cfg.clusterinfo_base != 0:
@@ -317,6 +344,8 @@ def vm_prepare(console_base: u64) -> u32:
     err = _setup_memory(info)
     if err == VM_OK:
         err = _setup_config(info, console_base)
+    if err == VM_OK:
+        err = _setup_stage2(st.cfg)
     if err != VM_OK:
         return err
     cfg = st.cfg
@@ -340,9 +369,10 @@ def vm_prepare(console_base: u64) -> u32:
     vpsci_set_power_ops(VM_POWER_OPS)
     kprint("vm: %u vcpus, %u MiB ram at ipa 0x%x (host 0x%x), gic v%u\n", cfg.nr_vcpus,
            u32(cfg.mem[0].size_bytes >> 20), cfg.mem[0].ipa_base, st.ram_host_base, cfg.gic_version)
-    kprint("vm: kernel 0x%x (%u bytes), initrd 0x%x (%u bytes), dtb 0x%x, stage-2 tables %u pages\n",
-           cfg.kernel_ipa, b.payload.kernel_size, cfg.initrd_ipa, b.payload.initrd_size, cfg.dtb_ipa,
-           u32(stage2_pool_used()))
+    kprint("vm: kernel 0x%x (%u bytes), initrd 0x%x (%u bytes), dtb 0x%x\n",
+           cfg.kernel_ipa, b.payload.kernel_size, cfg.initrd_ipa, b.payload.initrd_size, cfg.dtb_ipa)
+    kprint("vm: stage-2 table pool %u pages (%u KiB, worst case for page-by-page mapping of the ram), %u used\n",
+           u32(stage2_pool_pages()), u32(stage2_pool_pages() * 4), u32(stage2_pool_used()))
     if log_uart != 0:
         kprint("vm: pyhv log continues on the pl011 at 0x%x; the guest console is 0x%x\n", log_uart,
                console_base)
@@ -370,6 +400,7 @@ def vm_secondary_main(cpu: u64) -> None:
     # kick SGI from _cpu_on), then enter. (WFE would do too on hardware, but QEMU's TCG treats WFE as a
     # mere yield, so waiting CPUs would spin and starve the running ones.)
     boot = VpsciBoot()
+    stage2_install()                    # the VM's VMID on this CPU before it may issue a stage-2 TLBI
     gic_enable_sgi(VCPU_KICK_SGI, GIC_PRIO_DEFAULT)
     while not vpsci_vcpu_started(u32(cpu), boot):
         irq_wait()

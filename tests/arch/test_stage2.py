@@ -26,8 +26,11 @@ BBM = [("dsb", "ishst"), ("tlbi", "ipas2e1is"), ("dsb", "ish"), ("tlbi", "vmalle
 
 
 def init(board: Board, pages: int = 64, parange: int = 0b0100) -> None:
+    # A CPU that holds the VM's VTTBR, as the VM set-up leaves every CPU (the case of a CPU that does not:
+    # test_stage2_runtime.py).
     board.cpu.sysregs["id_aa64mmfr0_el1"] = 0x1120 | parange
     stage2_init(u64(POOL), u32(pages))
+    stage2_install()
 
 
 def leaf(board: Board, ipa: int) -> Leaf | None:
