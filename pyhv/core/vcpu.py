@@ -4,7 +4,7 @@
 #
 #   guest exit ──> vcpu_trap_sync / vcpu_trap_irq (via pyhv/arch/traps.py's guest hooks)
 #     vgic_sync_from_lrs ─> decode once, act:
-#       data abort (0x24) ─> decode_dabt ─> mmio_dispatch per access ─> decode_complete | inject abort
+#       data abort (0x24) ─> decode_dabt ─> mmio_guest_access per access ─> decode_complete | inject abort
 #       HVC (0x16) / SMC (0x17) ─> smccc_handle (vPSCI) ─> x0, and resume / vCPU off / halt
 #       MSR/MRS (0x18) ─> sysreg_trap_decode ─> vgicv3_sgi_write (ICC_SGI*R_EL1) | RAZ/WI
 #       WFI (0x01) ─> wfx_handle (docs/wfi-policy.md)
@@ -35,7 +35,7 @@ from pyhv.arch.sysreg_trap import (
 )
 from pyhv.arch.timer import TIMER_HYP_PPI, timer_handle_irq
 from pyhv.arch.traps import trap_device_irq
-from pyhv.core.mmio import MMIO_HANDLED, mmio_dispatch
+from pyhv.core.mmio import MMIO_HANDLED, mmio_guest_access
 from pyhv.core.ratelimit import RateLimit, ratelimit_allow
 from pyhv.core.smccc import smccc_handle
 from pyhv.core.vmstate import vm_config
@@ -148,7 +148,7 @@ def _data_abort(f: TrapFrame, vcpu: u32) -> None:
     for k in range(u32(d.count)):
         acc = d.acc[k]
         c.mmio += 1
-        if mmio_dispatch(vcpu, acc) != MMIO_HANDLED:
+        if mmio_guest_access(vcpu, acc) != MMIO_HANDLED:
             if _warn_ok():
                 kprint("vcpu %u: %s of ipa 0x%x at pc 0x%x: no device, abort injected\n", vcpu,
                        "write" if acc.is_write else "read", acc.ipa, f.elr)
