@@ -13,6 +13,7 @@ from pyhv.core.remote import remote_stats
 from pyhv.core.vpsci import vpsci_vcpu_started, vpsci_vcpu_state, VpsciBoot
 from pyhv.sim.world import Faults, SimNode
 from pyhv.vdev.vgic import vgic_state
+from pyhv.vdev.vgic_remote import vgic_remote_stats
 from pyhv.vdev.vgicv3_sysreg import vgicv3_sgi_write
 from tests.cluster.vmcluster import GICD, GICR, UART, UART_INTID, VmCluster
 
@@ -78,6 +79,7 @@ def _node1_v3(vc: VmCluster, node: SimNode) -> None:
         vc.write(3, UART, c, 1)
     # --- SGIs from node 0
     vc.wait_for(lambda: vc.log_of(0).results.get("sgis") is True)
+    vc.wait_for(lambda: int(vgic_remote_stats().sgis_raised) == 3)     # one-way messages: may be in flight
     st = vgic_state()
     r["sgi3_on_v3"] = bool(st.vcpus[3].private[3].pending_latch) and 3 in listed(3)
     r["sgi4_on"] = [bool(st.vcpus[v].private[4].pending_latch) for v in (2, 3)]
@@ -151,3 +153,101 @@ def test_gicv3_vm_across_two_nodes(faults: str) -> None:
     assert failed == 0 and forwarded == served > 20
     if faults:
         assert vc.world.frames_dropped > 0 and vc.world.frames_duplicated > 0
+
+
+# --- GICv2 (IHI 0048B): GICD_SGIR TargetListFilter [25:24], CPUTargetList [23:16]; banked SGI/PPI registers
+
+def sgir(intid: int, targets: int = 0, flt: int = 0) -> int:
+    return (flt << 24) | (targets << 16) | intid
+
+
+PSCI_SYSTEM_RESET = 0x8400_0009
+
+
+def _node0_v2(vc: VmCluster, node: SimNode) -> None:
+    r = vc.log().results
+    vc.write(0, GICD, 1)                                    # GICD_CTLR.EnableGrp0, as Linux's GICv2 driver
+    r["ctlr"] = True
+    vc.wait_for(lambda: vc.log_of(1).results.get("banked") is True)
+    vc.write(0, GICD + 0xF00, sgir(5, targets=0b1000))      # list: CPU 3 (node 1)
+    vc.write(0, GICD + 0xF00, sgir(6, flt=1))               # every CPU but the writer
+    vc.write(1, GICD + 0xF00, sgir(7, flt=2))               # only the writer (vCPU 1, node 0)
+    r["v1_sgi6_7"] = [bool(vgic_state().vcpus[1].private[i].pending_latch) for i in (6, 7)]
+    r["sgis"] = True
+
+
+def _node1_v2(vc: VmCluster, node: SimNode) -> None:
+    r = vc.log().results
+    vc.wait_for(lambda: vc.log_of(0).results.get("ctlr") is True and int(vgic_state().grp_enable) == 1)
+    vc.write(2, GICD + 0x100, 1 << 27)                      # vCPU 2 enables its virtual timer PPI (banked)
+    r["isenabler0"] = [vc.read(v, GICD + 0x100) for v in (2, 3)]
+    r["itargetsr0"] = vc.read(2, GICD + 0x800)
+    r["typer"] = vc.read(3, GICD + 0x4)
+    vc.write(2, GICD + 0x104, 1 << (UART_INTID - 32))       # SPI enable: shared, node 0's distributor
+    vc.write(2, GICD + 0x800 + UART_INTID, 1 << 2, 1)       # ITARGETSR byte: CPU interface 2
+    r["itargetsr_spi"] = vc.read(3, GICD + 0x800 + UART_INTID, 1)
+    r["banked"] = True
+    vc.wait_for(lambda: vc.log_of(0).results.get("sgis") is True)
+    vc.wait_for(lambda: int(vgic_remote_stats().sgis_raised) == 3)     # 5 -> vCPU 3, 6 -> vCPUs 2 and 3
+    st = vgic_state()
+    r["sgi5"] = [bool(st.vcpus[v].private[5].pending_latch) for v in (2, 3)]
+    r["sgi5_source"] = int(st.vcpus[3].private[5].sgi_sources)
+    r["sgi6"] = [bool(st.vcpus[v].private[6].pending_latch) for v in (2, 3)]
+    r["sgi7"] = [bool(st.vcpus[v].private[7].pending_latch) for v in (2, 3)]
+    vc.write(3, UART + PL011_CR, 0x101)
+    vc.write(3, UART + PL011_IMSC, 1 << 5)                  # the UART's line goes high on node 0
+    r["spi_on_v2"] = UART_INTID in listed(2) and bool(st.spis[UART_INTID - 32].line_level)
+    r["reset"] = vc.psci(2, PSCI_SYSTEM_RESET)[1]
+
+
+def test_gicv2_vm_across_two_nodes() -> None:
+    vc = VmCluster(seed=5, nodes=2, gic=2, faults=Faults().parse(LOSSY), scripts={0: _node0_v2, 1: _node1_v2})
+    vc.run()
+    n0, n1 = vc.log_of(0), vc.log_of(1)
+    r0, r1 = n0.results, n1.results
+    # Banked registers answer for the accessing vCPU, on its own node (SGIs are always enabled on GICv2).
+    assert r1["isenabler0"] == [(1 << 27) | 0xFFFF, 0xFFFF]
+    assert r1["itargetsr0"] == 0x04040404                   # SGI/PPI targets read as the reader's own bit
+    with vc.world.on(vc.by_id(1)):
+        assert vgic_state().vcpus[2].private[27].enabled
+    with vc.world.on(vc.by_id(0)):
+        assert not vgic_state().vcpus[2].private[27].enabled
+        assert int(vgic_state().spis[UART_INTID - 32].targets) == 1 << 2
+    assert r1["typer"] == 2 | (3 << 5)                      # ITLinesNumber 2 (96 INTIDs), 4 CPUs
+    assert r1["itargetsr_spi"] == 1 << 2
+    # GICD_SGIR: target list, "all but me" and "only me"
+    assert r1["sgi5"] == [False, True] and r1["sgi5_source"] == 1 << 0
+    assert r1["sgi6"] == [True, True] and r0["v1_sgi6_7"] == [True, True]
+    assert r1["sgi7"] == [False, False]
+    assert (3, 1) in n1.kicks and (2, 0) in n1.kicks
+    assert r1["spi_on_v2"] is True
+    # SYSTEM_RESET is cluster-wide: not implemented as a restart, every node powers off and says why.
+    assert n0.off and n1.off
+    assert "reset is not supported yet, node 0 powers off" in vc.by_id(0).mock.console_text()
+    assert "resetting a VM is not supported yet, powering off every node" in vc.by_id(1).mock.console_text()
+
+
+def _reader(vc: VmCluster, node: SimNode) -> None:
+    from pyhv.cluster.table import cluster_my_node, cluster_table
+    me = int(cluster_my_node())
+    first = int(cluster_table().entries[me].vcpu_base)
+    vc.log().results["gicr_typer"] = [vc.read(first, GICR + f * 0x20000 + 0x8, 8) for f in range(6)]
+    vc.log().results["read"] = True
+
+
+def _reader_then_off(vc: VmCluster, node: SimNode) -> None:
+    _reader(vc, node)
+    vc.wait_for(lambda: all(log.results.get("read") is True for log in vc.logs))
+    vc.log().results["off"] = vc.psci(2, PSCI_SYSTEM_OFF)[1]
+
+
+def test_three_nodes_every_gicr_typer_from_every_node_and_system_off_from_node_1() -> None:
+    vc = VmCluster(seed=3, nodes=3, gic=3, faults=Faults().parse(LOSSY),
+                   scripts={0: _reader, 1: _reader_then_off, 2: _reader})
+    vc.run()
+    want = [(mpidr(v // 2, v % 2) << 32) | (v << 8) | ((1 << 4) if v == 5 else 0) for v in range(6)]
+    for i in range(3):
+        assert vc.log_of(i).results["gicr_typer"] == want, i
+        assert vc.log_of(i).off, i
+    for i in (0, 2):
+        assert "(node 1) powered the VM off" in vc.by_id(i).mock.console_text()
