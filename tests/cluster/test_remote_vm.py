@@ -7,7 +7,12 @@ from __future__ import annotations
 
 import pytest
 
-from pyhv.lang import u32, u64
+from pyhv.lang import addr_of, i32, sizeof, struct_at, u16, u32, u64
+
+from pyhv.cluster.node import transport_wait_reply
+from pyhv.cluster.requests import Reply, transport_request
+from pyhv.cluster.wire import MSG_PSCI
+from pyhv.core.remote import REMOTE_PSCI_CPU_ON, PsciMsg, PsciReply
 
 from pyhv.core.remote import remote_stats
 from pyhv.core.vpsci import vpsci_vcpu_started, vpsci_vcpu_state, VpsciBoot
@@ -38,6 +43,16 @@ def sgi1r(intid: int, aff1: int = 0, targets: int = 0, irm: bool = False) -> int
 
 def mpidr(node: int, cpu: int) -> int:
     return node << 8 | cpu
+
+
+def _psci_request(node: int, vcpu: int) -> int:
+    """A raw MSG_PSCI CPU_ON request, as a node with a wrong vCPU map would send it; the PSCI status."""
+    m = PsciMsg()
+    m.op, m.vcpu, m.entry = REMOTE_PSCI_CPU_ON, u32(vcpu), u64(ENTRY)
+    req = transport_request(u16(node), MSG_PSCI, addr_of(m), u32(sizeof(PsciMsg)))
+    out = Reply()
+    assert req != 0 and transport_wait_reply(req, out) == 0
+    return int(i32(struct_at(PsciReply, addr_of(out.data)).result))
 
 
 def listed(vcpu: int) -> list[int]:
@@ -103,6 +118,7 @@ def _node1_v3(vc: VmCluster, node: SimNode) -> None:
     r["local_copy_v1"] = int(vpsci_vcpu_state(u32(1)))              # node 1's own record is not consulted
     r["cpu_on_v0"] = vc.psci(2, PSCI_CPU_ON, mpidr(0, 0), ENTRY, 0)[0]
     r["cpu_on_bad"] = vc.psci(2, PSCI_CPU_ON, mpidr(0, 7), ENTRY, 0)[0]
+    r["cpu_on_not_theirs"] = _psci_request(0, 3)            # node 0 asked to start node 1's vCPU 3
     r["cpu_on_done"] = True
     vc.wait_for(lambda: vc.log_of(0).results.get("started") is True)
     r["cpu_on_v1_on"] = vc.psci(2, PSCI_CPU_ON, mpidr(0, 1), ENTRY, 0)[0]
@@ -139,6 +155,7 @@ def test_gicv3_vm_across_two_nodes(faults: str) -> None:
     assert r1["cpu_on_v1"] == SUCCESS and r1["cpu_on_v1_again"] == ON_PENDING
     assert r1["aff_v1_pending"] == AFF_ON_PENDING and r1["local_copy_v1"] == AFF_OFF
     assert r1["cpu_on_v0"] == ALREADY_ON and r1["cpu_on_bad"] == INVALID_PARAMETERS
+    assert r1["cpu_on_not_theirs"] == INVALID_PARAMETERS
     assert n0.results["v1_started"] is True
     assert r1["cpu_on_v1_on"] == ALREADY_ON and r1["aff_v1_on"] == AFF_ON and r1["aff_node0"] == AFF_ON
     assert r1["aff_v3"] == AFF_OFF
