@@ -17,7 +17,7 @@ from pyhv.core.remote import REMOTE_PSCI_CPU_ON, PsciMsg, PsciReply
 from pyhv.core.remote import remote_stats
 from pyhv.core.vpsci import vpsci_vcpu_started, vpsci_vcpu_state, VpsciBoot
 from pyhv.sim.world import Faults, SimNode
-from pyhv.vdev.vgic import vgic_state
+from pyhv.vdev.vgic import vgic_kick, vgic_state
 from pyhv.vdev.vgic_remote import vgic_remote_stats
 from pyhv.vdev.vgicv3_sysreg import vgicv3_sgi_write
 from tests.cluster.vmcluster import GICD, GICR, UART, UART_INTID, VmCluster
@@ -71,6 +71,7 @@ def _node0_v3(vc: VmCluster, node: SimNode) -> None:
     log.results["sent_list"] = int(vgicv3_sgi_write(u32(0), u64(sgi1r(3, aff1=1, targets=0b10)), True))
     log.results["sent_irm"] = int(vgicv3_sgi_write(u32(0), u64(sgi1r(4, irm=True)), True))
     log.results["sgis"] = True
+    vgic_kick(u32(3))                                       # what any vGIC path does for a vCPU it queued for
     vc.wait_for(lambda: vc.log_of(1).results.get("cpu_on_done") is True)
     # vCPU 1 begins running on node 0 (as vm_secondary_main does after the kick)
     log.results["v1_started"] = bool(vpsci_vcpu_started(u32(1), VpsciBoot()))
@@ -95,6 +96,8 @@ def _node1_v3(vc: VmCluster, node: SimNode) -> None:
     # --- SGIs from node 0
     vc.wait_for(lambda: vc.log_of(0).results.get("sgis") is True)
     vc.wait_for(lambda: int(vgic_remote_stats().sgis_raised) == 3)     # one-way messages: may be in flight
+    vc.wait_for(lambda: int(remote_stats().kicks_received) == 1)       # node 0 kicked vCPU 3: a MSG_KICK
+    r["v3_kicks"] = vc.log().kicks.count((3, 1))
     st = vgic_state()
     r["sgi3_on_v3"] = bool(st.vcpus[3].private[3].pending_latch) and 3 in listed(3)
     r["sgi4_on"] = [bool(st.vcpus[v].private[4].pending_latch) for v in (2, 3)]
@@ -147,6 +150,8 @@ def test_gicv3_vm_across_two_nodes(faults: str) -> None:
     assert n0.results["sent_list"] == 1 and n0.results["sent_irm"] == 3
     assert r1["sgi3_on_v3"] is True and r1["sgi4_on"] == [True, True]
     assert (3, 1) in n1.kicks and (2, 0) in n1.kicks and (1, 1) in n0.kicks
+    # vCPU 3's CPU was kicked for SGI 3, for SGI 4 and by node 0's MSG_KICK; node 0 never kicks v2/v3 itself
+    assert r1["v3_kicks"] == 3 and all(v in (0, 1) for v, _ in n0.kicks)
     # The UART SPI routed to vCPU 2 reached node 1's vGIC and kicked it; lowered again by the ICR write.
     assert r1["irouter"] == mpidr(1, 0)
     assert r1["spi_high"] is True and r1["spi_kick"] is True and r1["spi_low"] is True
