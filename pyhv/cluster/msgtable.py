@@ -3,9 +3,15 @@
 # cluster_init, and by the tests) panics on a row out of place, which also catches a duplicate type.
 # Handlers run from the receive path: they may send, never wait.
 
+#
+# Rows 12..23 are reserved for the DSM and 31 for the remote-vCPU code: their handler drops and counts.
+# Rows 24..30 are the cross-node VM (docs/cluster-vm.md); their handlers live in pyhv/core/remote.py and
+# pyhv/vdev/vgic_remote.py, which is why this table (alone in pyhv/cluster) imports core and vdev. A request
+# and its reply share a row: min_len is the shorter of the two (the handler checks the request's length).
+
 from typing import Final
 
-from pyhv.lang import panic, range, u16, u32, u64
+from pyhv.lang import Static, Struct, panic, range, u16, u32, u64
 
 from pyhv.cluster.clocksync import clock_probe_handler, clock_reply_handler
 from pyhv.cluster.echo import ECHO_MIN_BYTES, echo_handler
@@ -17,13 +23,37 @@ from pyhv.cluster.membership import (
 )
 from pyhv.cluster.wire import (
     KIND_CONTROL, KIND_DATAGRAM, KIND_RELIABLE, MSG_ACK, MSG_ANNOUNCE, MSG_BOOT, MSG_CLOCK_PROBE,
-    MSG_CLOCK_REPLY, MSG_ECHO, MSG_JOIN, MSG_KEEPALIVE, MSG_MARKER, MSG_SETUP_DONE, MSG_CLUSTER_TABLE,
-    MSG_TYPES, MSG_WELCOME, MsgRow,
+    MSG_CLOCK_REPLY, MSG_ECHO, MSG_GICD_CTLR, MSG_JOIN, MSG_KEEPALIVE, MSG_KICK, MSG_MARKER, MSG_MMIO,
+    MSG_POWER, MSG_PSCI, MSG_SETUP_DONE, MSG_SGI, MSG_SPI, MSG_CLUSTER_TABLE, MSG_TYPES, MSG_VM_SPARE,
+    MSG_WELCOME, MsgRow,
 )
+from pyhv.core.remote import (
+    KICK_MSG_BYTES, MMIO_REPLY_BYTES, POWER_MSG_BYTES, PSCI_REPLY_BYTES, remote_kick_handler, remote_mmio_handler,
+    remote_power_handler, remote_psci_handler,
+)
+from pyhv.vdev.vgic_remote import (
+    CTLR_MSG_BYTES, SGI_MSG_BYTES, SPI_MSG_BYTES, vgic_remote_ctlr_handler, vgic_remote_sgi_handler,
+    vgic_remote_spi_handler,
+)
+
+
+class MsgReserved(Struct):
+    dropped: u64            # messages of a reserved type received (and dropped)
+
+
+_reserved: Final = Static(MsgReserved)
+
+
+def msgtable_reserved_dropped() -> u64:
+    return _reserved.get().dropped
 
 
 def _no_handler(src: u16, req_id: u32, payload: u64, length: u32) -> None:
     pass
+
+
+def _reserved_handler(src: u16, req_id: u32, payload: u64, length: u32) -> None:
+    _reserved.get().dropped += 1
 
 
 MSG_TABLE: Final = (
@@ -39,6 +69,26 @@ MSG_TABLE: Final = (
     MsgRow(msg_type=MSG_CLOCK_REPLY, kind=KIND_RELIABLE, min_len=u32(32), handler=clock_reply_handler),
     MsgRow(msg_type=MSG_ECHO, kind=KIND_RELIABLE, min_len=ECHO_MIN_BYTES, handler=echo_handler),
     MsgRow(msg_type=MSG_MARKER, kind=KIND_DATAGRAM, min_len=MARKER_MSG_BYTES, handler=marker_handler),
+    MsgRow(msg_type=u32(12), kind=KIND_RELIABLE, min_len=u32(0), handler=_reserved_handler),
+    MsgRow(msg_type=u32(13), kind=KIND_RELIABLE, min_len=u32(0), handler=_reserved_handler),
+    MsgRow(msg_type=u32(14), kind=KIND_RELIABLE, min_len=u32(0), handler=_reserved_handler),
+    MsgRow(msg_type=u32(15), kind=KIND_RELIABLE, min_len=u32(0), handler=_reserved_handler),
+    MsgRow(msg_type=u32(16), kind=KIND_RELIABLE, min_len=u32(0), handler=_reserved_handler),
+    MsgRow(msg_type=u32(17), kind=KIND_RELIABLE, min_len=u32(0), handler=_reserved_handler),
+    MsgRow(msg_type=u32(18), kind=KIND_RELIABLE, min_len=u32(0), handler=_reserved_handler),
+    MsgRow(msg_type=u32(19), kind=KIND_RELIABLE, min_len=u32(0), handler=_reserved_handler),
+    MsgRow(msg_type=u32(20), kind=KIND_RELIABLE, min_len=u32(0), handler=_reserved_handler),
+    MsgRow(msg_type=u32(21), kind=KIND_RELIABLE, min_len=u32(0), handler=_reserved_handler),
+    MsgRow(msg_type=u32(22), kind=KIND_RELIABLE, min_len=u32(0), handler=_reserved_handler),
+    MsgRow(msg_type=u32(23), kind=KIND_RELIABLE, min_len=u32(0), handler=_reserved_handler),
+    MsgRow(msg_type=MSG_MMIO, kind=KIND_RELIABLE, min_len=MMIO_REPLY_BYTES, handler=remote_mmio_handler),
+    MsgRow(msg_type=MSG_SGI, kind=KIND_RELIABLE, min_len=SGI_MSG_BYTES, handler=vgic_remote_sgi_handler),
+    MsgRow(msg_type=MSG_SPI, kind=KIND_RELIABLE, min_len=SPI_MSG_BYTES, handler=vgic_remote_spi_handler),
+    MsgRow(msg_type=MSG_GICD_CTLR, kind=KIND_RELIABLE, min_len=CTLR_MSG_BYTES, handler=vgic_remote_ctlr_handler),
+    MsgRow(msg_type=MSG_KICK, kind=KIND_RELIABLE, min_len=KICK_MSG_BYTES, handler=remote_kick_handler),
+    MsgRow(msg_type=MSG_PSCI, kind=KIND_RELIABLE, min_len=PSCI_REPLY_BYTES, handler=remote_psci_handler),
+    MsgRow(msg_type=MSG_POWER, kind=KIND_RELIABLE, min_len=POWER_MSG_BYTES, handler=remote_power_handler),
+    MsgRow(msg_type=MSG_VM_SPARE, kind=KIND_RELIABLE, min_len=u32(0), handler=_reserved_handler),
 )
 
 

@@ -44,7 +44,18 @@ MSG_CLOCK_PROBE: Final = u32(8)         # member -> bootstrap: clock probe
 MSG_CLOCK_REPLY: Final = u32(9)         # bootstrap -> member: the bootstrap's guest counter
 MSG_ECHO: Final = u32(10)               # request/reply self-test and soak payload
 MSG_MARKER: Final = u32(11)             # host switch -> broadcast: skew marker (never sent by a node)
-MSG_TYPES: Final = u32(12)
+MSG_RESERVED_FIRST: Final = u32(12)     # 12..23: reserved for the DSM (dropped and counted until then)
+MSG_RESERVED_LAST: Final = u32(23)
+# The cross-node half of the VM (docs/cluster-vm.md): pyhv/core/remote*.py, pyhv/vdev/vgic_remote.py.
+MSG_MMIO: Final = u32(24)               # request/reply: a guest MMIO access executed on the device's owner
+MSG_SGI: Final = u32(25)                # one-way: SGIs for vCPUs of the receiving node
+MSG_SPI: Final = u32(26)                # one-way, distributor -> target node: an SPI's state for its vCPU
+MSG_GICD_CTLR: Final = u32(27)          # one-way, distributor -> every node: the group enables
+MSG_KICK: Final = u32(28)               # one-way: make a vCPU of the receiving node exit and flush
+MSG_PSCI: Final = u32(29)               # request/reply: CPU_ON / state of a vCPU of the receiving node
+MSG_POWER: Final = u32(30)              # request/reply: the guest powered the VM off (or asked for a reset)
+MSG_VM_SPARE: Final = u32(31)           # reserved for the remote-vCPU code (dropped and counted)
+MSG_TYPES: Final = u32(32)
 
 # WireHeader.flags
 F_RELIABLE: Final = u8(1)               # seq is valid: the frame is part of the peer's reliable stream

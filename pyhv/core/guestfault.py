@@ -9,7 +9,7 @@
 #   IPA outside RAM
 #       instruction fetch -> prefetch abort (no device is executable)
 #       stage-1 walk      -> data / prefetch abort (the guest put its tables where nothing is)
-#       data access       -> the MMIO decoder (pyhv/arch/decode.py) -> mmio_dispatch -> decode_complete;
+#       data access       -> the MMIO decoder (pyhv/arch/decode.py) -> mmio_guest_access (local or forwarded to the owner) -> decode_complete;
 #                            no device answers: data abort
 #   any IPA: access flag / external / other -> abort injected (the architecture's answer); alignment ->
 #   alignment fault injected; TLB conflict -> this CPU's stage-1+2 TLB flushed and the access retried
@@ -34,7 +34,7 @@ from pyhv.arch.frame import TrapFrame
 from pyhv.arch.inject import (
     FSC_ALIGNMENT, FSC_SYNC_EXTERNAL, inject_data_abort, inject_data_abort_fsc, inject_prefetch_abort,
 )
-from pyhv.core.mmio import A64_INSN_BYTES, MMIO_HANDLED, mmio_dispatch
+from pyhv.core.mmio import A64_INSN_BYTES, MMIO_HANDLED, mmio_guest_access
 from pyhv.core.ratelimit import RateLimit, ratelimit_allow
 from pyhv.core.vmconfig import vmconfig_ipa_in_ram
 from pyhv.core.vmstate import vm_config
@@ -128,7 +128,7 @@ def _mmio(f: TrapFrame, vcpu: u32, a: AbortInfo) -> None:
     for k in range(u32(d.count)):
         acc = d.acc[k]
         c.mmio += 1
-        if mmio_dispatch(vcpu, acc) != MMIO_HANDLED:
+        if mmio_guest_access(vcpu, acc) != MMIO_HANDLED:
             if _warn_ok():
                 kprint("vcpu %u: %s of ipa 0x%x at pc 0x%x: no device, abort injected\n", vcpu,
                        "write" if acc.is_write else "read", acc.ipa, f.elr)

@@ -67,6 +67,10 @@ class MmioCatalog(Ops):
     device: Callable[[u32], MmioDevice]     # device index (as registered) -> its record
 
 
+class MmioRouteOps(Ops):
+    access: Callable[[u32, MmioAccess], u32]    # a guest access: here or on the owner node (docs/cluster-vm.md)
+
+
 class MmioRegion(Struct):
     base: u64           # IPA of the first byte
     size_bytes: u64
@@ -77,11 +81,38 @@ class MmioState(Struct):
     count: u32
     regions: Annotated[Array[MmioRegion], 16]
     raz_wi: u64         # accesses answered RAZ/WI (no row, or a width the row does not allow)
+    routed: bool        # mmio_set_route was called: guest accesses go through the route
     warn: RateLimit
 
 
 _mmio: Final = Static(MmioState)
 _catalog: Final = OpsSlot(MmioCatalog)
+_route: Final = OpsSlot(MmioRouteOps)
+
+
+def mmio_set_route(r: MmioRouteOps) -> None:
+    # A VM spread over several nodes: guest accesses go through `r`, which runs mmio_dispatch here or on the
+    # node that owns the device (pyhv/core/remote_call.py). Without a route every access is local.
+    _route.set(r)
+    _mmio.get().routed = True
+
+
+def mmio_guest_access(vcpu_id: u32, acc: MmioAccess) -> u32:
+    # The trap path's entry: one decoded guest access by vCPU `vcpu_id` (a global id), MMIO_HANDLED or
+    # MMIO_UNHANDLED exactly as mmio_dispatch answers.
+    if _mmio.get().routed:
+        return _route.get().access(vcpu_id, acc)
+    return mmio_dispatch(vcpu_id, acc)
+
+
+def mmio_has_region(ipa: u64) -> bool:
+    # Does a registered region cover `ipa`?
+    st = _mmio.get()
+    for i in range(st.count):
+        r = st.regions[i]
+        if ipa >= r.base and ipa - r.base < r.size_bytes:
+            return True
+    return False
 
 
 def mmio_set_catalog(c: MmioCatalog) -> None:

@@ -14,7 +14,12 @@
 # then keeps them offline and may retry from sysfs once they are present (see guest_fdt.py).
 # CPU_SUSPEND is served as a standby state: the caller waits like WFI and returns SUCCESS (the guest FDT
 # declares no idle states, so Linux only reaches it through explicit suspend paths).
-# Lock order: only `_vpsci.lock`; the power hook is always called with it released.
+# A VM spanning nodes (docs/cluster-vm.md "vPSCI"): each node's records are the truth only for its own
+# vCPUs. CPU_ON and AFFINITY_INFO of a vCPU on another node go through the VpsciPeerOps slot
+# (pyhv/core/remote_call.py: a request to that node, whose handler runs vpsci_cpu_on_local /
+# vpsci_vcpu_state), so no node answers from a stale copy.
+# Lock order: only `_vpsci.lock`; the power hook and the peer requests are always made with it released
+# (only the peer's is_local, a table read, is called under it).
 
 from typing import Annotated, Callable, Final
 
@@ -80,6 +85,7 @@ class VpsciVcpu(Struct):
 
 class VpsciState(Struct):
     lock: SpinLock
+    peers: bool         # vpsci_set_peer_ops was called: vCPUs on other nodes are asked there
     vcpus: Annotated[Array[VpsciVcpu], 64]
 
 
@@ -89,12 +95,29 @@ class VcpuPowerOps(Ops):
     system_reset: Callable[[], None]    # reset the whole VM (does not return on hardware)
 
 
+class VpsciPeerOps(Ops):
+    is_local: Callable[[u32], bool]             # does vCPU i run on this node? (no waiting, no lock)
+    cpu_on: Callable[[u32, u64, u64], i32]      # CPU_ON of vCPU i (entry, context id) asked of its node
+    state: Callable[[u32], u32]                 # vCPU i's VPSCI_* state asked of its node
+
+
 _vpsci: Final = Static(VpsciState)
 _power: Final = OpsSlot(VcpuPowerOps)
+_peer: Final = OpsSlot(VpsciPeerOps)
 
 
 def vpsci_set_power_ops(ops: VcpuPowerOps) -> None:
     _power.set(ops)
+
+
+def vpsci_set_peer_ops(ops: VpsciPeerOps) -> None:
+    # After vpsci_init, on every node of a VM spanning nodes.
+    _peer.set(ops)
+    _vpsci.get().peers = True
+
+
+def _is_remote(idx: u32) -> bool:
+    return _vpsci.get().peers and not _peer.get().is_local(idx)
 
 
 def vpsci_init(cfg: VmConfig, boot_vcpu: u32) -> None:
@@ -163,6 +186,14 @@ def _cpu_on(cfg: VmConfig, target: u64, entry: u64, context_id: u64) -> i32:
         return VPSCI_RET_INTERNAL_FAILURE          # possible but absent: its node has not joined
     if not vmconfig_ipa_in_ram(cfg, entry, u64(4)):
         return VPSCI_RET_INVALID_ADDRESS
+    if _is_remote(idx):
+        return _peer.get().cpu_on(idx, entry, context_id)
+    return vpsci_cpu_on_local(idx, entry, context_id)
+
+
+def vpsci_cpu_on_local(idx: u32, entry: u64, context_id: u64) -> i32:
+    # The state machine of CPU_ON for vCPU `idx` of this node (arguments already validated): SUCCESS and
+    # the power hook wakes its CPU, or ALREADY_ON / ON_PENDING.
     st = _vpsci.get()
     status = VPSCI_RET_SUCCESS
     with st.lock:
@@ -206,13 +237,22 @@ def _affinity_info(cfg: VmConfig, target: u64, level: u64) -> i32:
     matched = False
     any_on = False
     any_pending = False
+    remote = u64(0)                     # matched vCPUs of other nodes: asked there, after the lock
     with st.lock:
         for i in range(u32(0), cfg.max_vcpus):
             if (cfg.vcpus[i].mpidr & mask) == (target & mask):
                 matched = True
-                state = st.vcpus[i].state
-                any_on = any_on or state == VPSCI_ON
-                any_pending = any_pending or state == VPSCI_ON_PENDING
+                if i < cfg.nr_vcpus and _is_remote(i):
+                    remote = remote | (u64(1) << i)
+                else:
+                    state = st.vcpus[i].state
+                    any_on = any_on or state == VPSCI_ON
+                    any_pending = any_pending or state == VPSCI_ON_PENDING
+    for i in range(u32(0), cfg.nr_vcpus):
+        if ((remote >> i) & 1) != 0:
+            rstate = _peer.get().state(i)
+            any_on = any_on or rstate == VPSCI_ON
+            any_pending = any_pending or rstate == VPSCI_ON_PENDING
     if not matched:
         return VPSCI_RET_INVALID_PARAMETERS
     if any_on:

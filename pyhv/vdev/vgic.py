@@ -98,6 +98,7 @@ class VgicState(Struct):
     nr_vcpus: u32           # possible vCPUs (absent ones keep their state, they never run)
     nr_spis: u32            # a multiple of 32
     grp_enable: u32         # VGIC_GRP0_ENABLE | VGIC_GRP1_ENABLE (GICD_CTLR)
+    spi_forward: bool       # this node holds the distributor of a VM spanning nodes (vgic_set_remote_ops)
     ro_writes: u32          # guest writes to read-only registers, ignored
     spis: Annotated[Array[VIrq], 256]
     vcpus: Annotated[Array[VgicCpu], 64]
@@ -107,8 +108,15 @@ class VgicHostOps(Ops):
     kick: Callable[[u32], None]   # (vcpu) make that vCPU exit the guest soon so it flushes its LRs
 
 
+class VgicRemoteOps(Ops):
+    # (SPI record) its state changed: if its target vCPU is on another node, send it there and say True
+    # (pyhv/vdev/vgic_remote.py; docs/cluster-vm.md "Interrupts"). Called with no vGIC lock held.
+    spi_update: Callable[[VIrq], bool]
+
+
 _vgic: Final = Static(VgicState)
 _host: Final = OpsSlot(VgicHostOps)
+_remote: Final = OpsSlot(VgicRemoteOps)
 
 
 def _no_kick(vcpu: u32) -> None:
@@ -124,6 +132,12 @@ def vgic_state() -> VgicState:
 
 def vgic_set_host_ops(ops: VgicHostOps) -> None:
     _host.set(ops)
+
+
+def vgic_set_remote_ops(ops: VgicRemoteOps) -> None:
+    # The distributor's node of a VM spanning nodes: SPIs routed to remote vCPUs go through `ops`.
+    _remote.set(ops)
+    _vgic.get().spi_forward = True
 
 
 def vgic_validate(nr_vcpus: u32, version: u32) -> u32:
@@ -176,6 +190,7 @@ def vgic_init(version: u32, nr_vcpus: u32, nr_spis: u32) -> u32:
     st.nr_vcpus = nr_vcpus
     st.nr_spis = spis
     st.grp_enable = u32(0)
+    st.spi_forward = False
     st.ro_writes = u32(0)
     for i in range(spis):
         _reset_irq(st.spis[i], u32(i) + VGIC_NR_PRIVATE, VGIC_NO_VCPU, version)
@@ -283,6 +298,8 @@ def vgic_queue(irq: VIrq) -> u32:
     # lock and the IRQ lock (neither may be held by the caller). Returns the vCPU to kick, VGIC_NO_VCPU if
     # none.
     st = _vgic.get()
+    if st.spi_forward and u32(irq.owner) == VGIC_NO_VCPU and _remote.get().spi_update(irq):
+        return VGIC_NO_VCPU             # its target runs on another node: sent there
     kick = VGIC_NO_VCPU
     done = False
     while not done:

@@ -22,6 +22,7 @@ from pyhv.vdev.vgic_regs import (
     VGIC_BYTES_TARGETS, vgic_bits_read, vgic_bits_write, vgic_bytes_read, vgic_bytes_write, vgic_cfg_read,
     vgic_cfg_write, vgic_ctlr_read, vgic_ctlr_write,
 )
+from pyhv.vdev.vgic_remote import VGIC_SGI_ANY_GROUP, vgic_remote_send_sgis
 from pyhv.vdev.vgicv3_dist import VGIC_IIDR
 
 GICD_CTLR_ENABLES: Final = u32(0x3)         # EnableGrp0 [0], EnableGrp1 [1]
@@ -176,9 +177,8 @@ def vgicv2_sgir_write(vcpu: u32, off: u32, v: u64) -> None:
         targets = u32(1) << vcpu
     elif flt != GICD_SGIR_FILTER_LIST:
         return                              # 0b11 is reserved
-    for dst in range(u32(0), st.nr_vcpus):
-        if ((targets >> u32(dst)) & 1) != 0:
-            vgic_send_sgi(vcpu, u32(dst), intid)
+    # CPU interface n is global vCPU n (a GICv2 VM has at most 8); vCPUs of other nodes get a message.
+    vgic_remote_send_sgis(vcpu, intid, VGIC_SGI_ANY_GROUP, u64(targets & ((u32(1) << st.nr_vcpus) - 1)))
 
 
 def _sgi_sources_read(vcpu: u32, off: u32) -> u64:

@@ -12,12 +12,14 @@
 #
 #   ICC_SGI1R_EL1:  55-48 Aff3 | 47-44 RS | 40 IRM | 39-32 Aff2 | 27-24 INTID | 23-16 Aff1 | 15-0 TargetList
 #   IRM = 1: every vCPU but the writer; else vCPU (Aff3.Aff2.Aff1.(RS * 16 + n)) for each TargetList bit n.
+# Targets on other nodes (Aff1 = node) get one message per node (pyhv/vdev/vgic_remote.py).
 
 from typing import Final
 
 from pyhv.lang import range, u32, u64
 
-from pyhv.vdev.vgic import VGIC_NO_VCPU, vgic_send_sgi, vgic_state, vgic_vcpu_by_mpidr
+from pyhv.vdev.vgic import VGIC_NO_VCPU, vgic_state, vgic_vcpu_by_mpidr
+from pyhv.vdev.vgic_remote import VGIC_SGI_GROUP0, VGIC_SGI_GROUP1, vgic_remote_send_sgis
 
 ICC_SGIR_TARGETLIST_MASK: Final = u64(0xFFFF)
 ICC_SGIR_AFF1_SHIFT: Final = u64(16)
@@ -31,24 +33,19 @@ ICC_SGIR_AFF3_SHIFT: Final = u64(48)
 ICC_SGIR_AFF_MASK: Final = u64(0xFF)
 
 
-def _send_if_group(src: u32, dst: u32, intid: u32, group1: bool) -> u32:
-    # An SGI register raises the SGI only if the target configured it in that register's group.
-    if dst == VGIC_NO_VCPU or vgic_state().vcpus[dst].private[intid].group1 != group1:
-        return u32(0)
-    return u32(1) if vgic_send_sgi(src, dst, intid) else u32(0)
-
-
 def vgicv3_sgi_write(vcpu: u32, value: u64, group1: bool) -> u32:
     # A trapped write of ICC_SGI1R_EL1 (group1 = True) or ICC_SGI0R_EL1 / ICC_ASGI1R_EL1 (False) by `vcpu`.
-    # Returns the number of SGIs raised (targets that do not exist are ignored, as on hardware).
+    # Returns the number of SGIs raised (targets that do not exist are ignored, as on hardware; targets on
+    # other nodes count as raised: their node checks the group, pyhv/vdev/vgic_remote.py).
     st = vgic_state()
     intid = u32((value >> ICC_SGIR_INTID_SHIFT) & ICC_SGIR_INTID_MASK)
-    sent = u32(0)
+    group = VGIC_SGI_GROUP1 if group1 else VGIC_SGI_GROUP0
+    mask = u64(0)
     if (value & ICC_SGIR_IRM) != 0:
         for v in range(u32(0), st.nr_vcpus):
             if u32(v) != vcpu:
-                sent += _send_if_group(vcpu, u32(v), intid, group1)
-        return sent
+                mask = mask | (u64(1) << v)
+        return vgic_remote_send_sgis(vcpu, intid, group, mask)
     aff = (((value >> ICC_SGIR_AFF3_SHIFT) & ICC_SGIR_AFF_MASK) << 32) \
         | (((value >> ICC_SGIR_AFF2_SHIFT) & ICC_SGIR_AFF_MASK) << 16) \
         | (((value >> ICC_SGIR_AFF1_SHIFT) & ICC_SGIR_AFF_MASK) << 8)
@@ -56,5 +53,7 @@ def vgicv3_sgi_write(vcpu: u32, value: u64, group1: bool) -> u32:
     targets = value & ICC_SGIR_TARGETLIST_MASK
     for n in range(u32(0), u32(16)):
         if ((targets >> u32(n)) & 1) != 0:
-            sent += _send_if_group(vcpu, vgic_vcpu_by_mpidr(aff | (base + u64(n))), intid, group1)
-    return sent
+            dst = vgic_vcpu_by_mpidr(aff | (base + u64(n)))
+            if dst != VGIC_NO_VCPU:
+                mask = mask | (u64(1) << dst)
+    return vgic_remote_send_sgis(vcpu, intid, group, mask)

@@ -10,6 +10,9 @@ local MSG_NAMES = {
     [0] = "ACK", [1] = "KEEPALIVE", [2] = "ANNOUNCE", [3] = "JOIN", [4] = "WELCOME",
     [5] = "CLUSTER_TABLE", [6] = "SETUP_DONE", [7] = "BOOT", [8] = "CLOCK_PROBE", [9] = "CLOCK_REPLY",
     [10] = "ECHO", [11] = "MARKER",
+    -- 12..23: reserved for the DSM
+    [24] = "MMIO", [25] = "SGI", [26] = "SPI", [27] = "GICD_CTLR", [28] = "KICK", [29] = "PSCI",
+    [30] = "POWER", [31] = "VM_SPARE",
 }
 local NODE_NAMES = { [0xFFFF] = "none/broadcast" }
 
