@@ -106,6 +106,7 @@ class ExprEmitter:
         self.mod = mod
         self.fn: FuncInfo | None = None
         self.used: set[str] = set()
+        self.subst: dict[A.Expr, str] = {}  # sub-expressions already evaluated into temporaries (emit_hoist)
         self.intrinsics: dict[str, tuple[I.Intrinsic, dict[str, str], A.Pos]] = {}
         self.uses_percpu = False
 
@@ -118,6 +119,8 @@ class ExprEmitter:
     # ------------------------------------------------------------------ references and lvalues
     def struct_lvalue(self, e: A.Expr) -> str:
         """C lvalue of the struct object that e refers to."""
+        if e in self.subst:
+            return f"(*{self.subst[e]})"
         if isinstance(e, A.Attribute) and not self.is_module_ref(e.value):
             return self.field(e.value, e.attr)
         if isinstance(e, A.Subscript):
@@ -125,6 +128,8 @@ class ExprEmitter:
         return f"(*{self.ex(e)})"
 
     def field(self, base: A.Expr, name: str) -> str:
+        if base in self.subst:
+            return f"{self.subst[base]}->{cid(name)}"
         if isinstance(base, (A.Attribute, A.Subscript)) and isinstance(self.t(base), StructT) \
                 and not (isinstance(base, A.Attribute) and self.is_module_ref(base.value)):
             return f"{self.struct_lvalue(base)}.{cid(name)}"
@@ -176,6 +181,8 @@ class ExprEmitter:
 
     # ------------------------------------------------------------------ expressions
     def ex(self, e: A.Expr) -> str:
+        if e in self.subst:
+            return self.subst[e]
         t = self.prog.types.get(e)
         if e in self.prog.folded and isinstance(t, IntT) and not isinstance(e, A.Name) \
                 and not isinstance(e, A.Attribute):

@@ -1,6 +1,6 @@
 """Stage 2b: the type checker for constants and function bodies, and the dialect rules mypy cannot see
-(literal fits its type, unsigned-only // and %, bool conditions, no stack references escaping, no
-return/break/continue inside `with`, ...). Types land in Program.types, name resolutions in Program.refs."""
+(literal fits its type, unsigned-only // and %, bool conditions, no stack references escaping, reserved
+local names, ...). Types land in Program.types, name resolutions in Program.refs."""
 from __future__ import annotations
 
 import re
@@ -8,7 +8,7 @@ import re
 from compiler import ast as A
 from compiler.diagnostics import DialectError
 from compiler.sema_calls import CallChecker
-from compiler.sema import ConstInfo, Declarer, FuncInfo, ModInfo, Program, declare
+from compiler.sema import ConstInfo, Declarer, check_local_name, FuncInfo, ModInfo, Program, declare
 from compiler.sema_types import (
     BOOL, INT_TYPES, NORETURN, STR, U8, U32, U64, VOID, ArrayT, AtomicT, BoolT, FuncT, IntT, LitIntT,
     MethodT, ModuleT, OpsT, PreludeT, SpinLockT, StorageT, StrT, StructT, Type, TypeRef, VoidT, same,
@@ -22,8 +22,6 @@ class Checker(CallChecker):
         self.mod: ModInfo = prog.modules[0]
         self.fn: FuncInfo | None = None
         self.loops = 0
-        self.withs = 0
-        self.loop_withs: list[int] = []
         self.stack_refs: set[str] = set()
 
     # ------------------------------------------------------------------ module level
@@ -103,7 +101,6 @@ class Checker(CallChecker):
     def check_func(self, f: FuncInfo) -> None:
         self.fn = f
         self.loops = 0
-        self.withs = 0
         self.stack_refs = set()
         for name, t in f.params:
             f.locals[name] = t
@@ -124,6 +121,7 @@ class Checker(CallChecker):
         if isinstance(t, (LitIntT, VoidT, FuncT, TypeRef, ModuleT, PreludeT, MethodT, StorageT, AtomicT,
                           SpinLockT)):
             raise self.err(pos, f"a local variable cannot hold {t}")
+        check_local_name(name, pos)
         if self.mod.symbols.get(name) is not None:
             raise self.err(pos, f"'{name}' is a module-level name; module state is not assignable "
                                 "(use Static/PerCpu storage)")
@@ -195,15 +193,11 @@ class Checker(CallChecker):
             ct = self.expr(st.context)
             if not isinstance(ct, SpinLockT):
                 raise self.err(st.context.pos, f"'with' takes a SpinLock field, not {ct}")
-            self.withs += 1
             self.block(st.body)
-            self.withs -= 1
         elif isinstance(st, (A.Break, A.Continue)):
             word = "break" if isinstance(st, A.Break) else "continue"
             if self.loops == 0:
                 raise self.err(st.pos, f"'{word}' outside a loop")
-            if self.withs > 0:
-                raise self.err(st.pos, f"'{word}' inside 'with' would skip the unlock")
         elif isinstance(st, A.Return):
             self.return_(st)
         elif isinstance(st, A.Pass):
@@ -223,10 +217,7 @@ class Checker(CallChecker):
 
     def loop(self, body: tuple[A.Stmt, ...]) -> None:
         self.loops += 1
-        saved = self.withs
-        self.withs = 0
         self.block(body)
-        self.withs = saved
         self.loops -= 1
 
     def for_(self, st: A.For) -> None:
@@ -254,8 +245,6 @@ class Checker(CallChecker):
         f = self.fn
         assert f is not None
         ret = f.ftype.ret
-        if self.withs > 0:
-            raise self.err(st.pos, "'return' inside 'with' would skip the unlock")
         if st.value is None or isinstance(st.value, A.NoneLit):
             if ret != VOID:
                 raise self.err(st.pos, f"function returns {ret}; 'return' needs a value")
