@@ -139,7 +139,7 @@ def all_functions() -> list[CorpusFunction]:
 _MACHINES: dict[str, tuple[Machine, MockNode]] = {}
 
 
-def _machine(module: str) -> tuple[Machine, MockNode]:
+def corpus_machine(module: str) -> tuple[Machine, MockNode]:
     """The mock machine (one node, one CPU) a corpus module runs on under CPython, kept for the session."""
     if module not in _MACHINES:
         m = Machine()
@@ -150,7 +150,7 @@ def _machine(module: str) -> tuple[Machine, MockNode]:
 def call_py(fn: CorpusFunction, args: Sequence[int]) -> Outcome:
     """Run the dialect function under CPython. `Panic`, and a failed `assert` in the corpus, are the panic
     outcome; any other exception is an error of the prelude or the harness and propagates."""
-    m, node = _machine(fn.module)
+    m, node = corpus_machine(fn.module)
     try:
         with m.on_cpu(node, 0):
             r = fn.py(*(p.to_py(a) for p, a in zip(fn.params, args)))
