@@ -23,6 +23,10 @@ class Checker(CallChecker):
         self.fn: FuncInfo | None = None
         self.loops = 0
         self.stack_refs: set[str] = set()
+        # One C storage slot per `name = T()` local: where each is (re)bound, and which locals were assigned
+        # a reference derived from which others (for the storage-reuse rule, check_storage_reuse).
+        self.alloc_sites: dict[str, list[tuple[A.Pos, bool]]] = {}
+        self.ref_from: dict[str, set[str]] = {}
 
     # ------------------------------------------------------------------ module level
     def check_module(self, mod: ModInfo) -> None:
@@ -102,10 +106,39 @@ class Checker(CallChecker):
         self.fn = f
         self.loops = 0
         self.stack_refs = set()
+        self.alloc_sites = {}
+        self.ref_from = {}
         for name, t in f.params:
             f.locals[name] = t
         self.block(f.node.body)
+        self.check_storage_reuse()
         self.fn = None
+
+    def check_storage_reuse(self) -> None:
+        """`p = T()` reuses p's one stack slot (re-zeroed) each time it runs, where Python makes a new object:
+        a second `p = T()`, or one inside a loop, while another local may still refer to the old object (q = p,
+        q = p.inner, q = p.items[i], transitively) would change what q sees. Rejected at that `T()`."""
+        def reaches(q: str, target: str) -> bool:
+            seen, todo = {q}, [q]
+            while todo:
+                for r in self.ref_from.get(todo.pop(), set()):
+                    if r == target:
+                        return True
+                    if r not in seen:
+                        seen.add(r)
+                        todo.append(r)
+            return False
+
+        for name, sites in self.alloc_sites.items():
+            again = sites[1:] + [s for s in sites[:1] if s[1]]
+            if not again:
+                continue
+            aliases = sorted(q for q in self.ref_from if q != name and reaches(q, name))
+            if aliases:
+                pos, in_loop = again[0]
+                how = "inside a loop" if in_loop else "again"
+                raise self.err(pos, f"'{name}' is bound to new storage {how} while '{aliases[0]}' may still "
+                                    f"refer to the old one (C reuses {name}'s single slot): use another name")
 
     def block(self, body: tuple[A.Stmt, ...]) -> None:
         for st in body:
@@ -136,6 +169,16 @@ class Checker(CallChecker):
         if isinstance(e, A.Call) and isinstance(self.prog.types.get(e.func), TypeRef):
             return True
         return False
+
+    def root_names(self, e: A.Expr) -> set[str]:
+        """The locals a reference expression may be derived from (q = p, p.inner, p.items[i], a if c else b)."""
+        if isinstance(e, A.Name):
+            return {e.id} if self.fn is not None and e.id in self.fn.locals else set()
+        if isinstance(e, (A.Attribute, A.Subscript)):
+            return self.root_names(e.value)
+        if isinstance(e, A.IfExp):
+            return self.root_names(e.body) | self.root_names(e.orelse)
+        return set()
 
     def alloc_call(self, v: A.Expr) -> Type | None:
         """T() or Array(T, N) on the right of `name = ...`: stack storage."""
@@ -271,6 +314,7 @@ class Checker(CallChecker):
                 if ann is not None and not same(ann, alloc):
                     raise self.err(value.pos, f"expected {ann}, got {alloc}")
                 self.declare_local(target.id, alloc, target.pos)
+                self.alloc_sites.setdefault(target.id, []).append((value.pos, self.loops > 0))
                 f.storage_locals.add(target.id)
                 self.stack_refs.add(target.id)
                 self.record(target, alloc)
@@ -286,6 +330,8 @@ class Checker(CallChecker):
             self.record(target, vt)
             if isinstance(vt, StructT) and self.is_stack_ref(value):
                 self.stack_refs.add(target.id)
+            if isinstance(vt, StructT):
+                self.ref_from.setdefault(target.id, set()).update(self.root_names(value) - {target.id})
             return
         if ann is not None:
             raise self.err(target.pos, "only a plain name can be annotated")

@@ -124,6 +124,31 @@ def f(k: u32) -> u32:
         c.n += 1
         return c.n
 ''',
+    "storage_rebound_without_alias": '''
+from pyhv.lang import Struct, range, struct_copy, u32
+
+
+class Pair(Struct):
+    x: u32
+    y: u32
+
+
+def f(n: u32) -> u32:
+    p = Pair()
+    p.x = n
+    t = p.x
+    p = Pair()
+    for i in range(n):
+        cur = Pair()
+        cur.x = i
+        t += cur.x
+    prev = Pair()
+    last = Pair()
+    for i in range(n):
+        struct_copy(prev, last)
+        last.x = prev.x + i
+    return t + p.x + last.x
+''',
 }
 
 
