@@ -49,12 +49,19 @@ C_KEYWORDS = {
     "long", "register", "restrict", "short", "signed", "sizeof", "static", "struct", "switch", "typedef", "union",
     "unsigned", "void", "volatile", "main", "bool", "true", "false",
     "u8", "u16", "u32", "u64", "i8", "i16", "i32", "i64", "asm", "typeof", "_Bool", "_Static_assert", "NULL",
+    "_Alignas", "_Alignof", "_Atomic", "_Complex", "_Generic", "_Imaginary", "_Noreturn", "_Thread_local",
+    # typedefs of pyhv_rt.h, and the runtime functions lowering calls inside any function (a local of that name
+    # would shadow them)
+    "uint8_t", "uint16_t", "uint32_t", "uint64_t", "int8_t", "int16_t", "int32_t", "int64_t", "uintptr_t",
+    "panic_at", "printk_begin", "printk_end", "printk_str", "printk_char", "printk_udec", "printk_sdec",
+    "printk_hex",
 }
 
 
 def cid(name: str) -> str:
-    """C identifier for a dialect local/parameter/field name (C keywords get a trailing underscore)."""
-    return name + "_" if name in C_KEYWORDS else name
+    """C identifier for a dialect local/parameter/field name. Names C reserves get a trailing `__`: dialect
+    locals, parameters and fields may not contain `__` (sema), so `int__` cannot collide with a dialect `int_`."""
+    return name + "__" if name in C_KEYWORDS else name
 
 
 def c_decl(t: Type, name: str) -> str:

@@ -349,6 +349,9 @@ class Declarer:
             if item.value is not None:
                 raise DialectError(item.value.pos, "fields have no default values (storage starts zeroed)")
             fname = item.target.id
+            if "__" in fname:
+                raise DialectError(item.target.pos, f"'{fname}': field names containing '__' are reserved (the C "
+                                                    "spelling of fields named like C keywords)")
             if isinstance(t, StructT):
                 ft = self.resolve_type(mod, item.annotation, in_struct=True)
                 if ft in (VOID, STR) or isinstance(ft, (OpsT, FuncT)):
