@@ -168,6 +168,7 @@ class ModuleEmitter(StmtPrep):
         self.fn = f
         self.used = set()
         self.subst = {}
+        self.only_named = set()
         self.ntemps = 0
         self.scopes = []
         self.lines = []
@@ -184,7 +185,8 @@ class ModuleEmitter(StmtPrep):
                     decls.append(f"    struct {t.name} *{c} = &{c}__storage;")
             else:
                 decls.append(f"    {c_decl(t, c)} = 0;")
-        unused = [n for n, _ in f.params if n not in self.used] + [n for n in f.local_order if n not in self.used]
+        unused = [n for n, _ in f.params if n not in self.used or n in self.only_named] + \
+            [n for n in f.local_order if n not in self.used or n in self.only_named]
         decls += [f"    (void){cid(n)};" for n in unused]
         self.fn = None
         return [f"/* {f.node.pos.file}:{f.node.pos.line} */", self.prototype(f), "{"] + decls + body + ["}"]

@@ -23,6 +23,7 @@ class Checker(CallChecker):
         self.fn: FuncInfo | None = None
         self.loops = 0
         self.stack_refs: set[str] = set()
+        self.len_ok: set[A.Expr] = set()
         # One C storage slot per `name = T()` local: where each is (re)bound, and which locals were assigned
         # a reference derived from which others (for the storage-reuse rule, check_storage_reuse).
         self.alloc_sites: dict[str, list[tuple[A.Pos, bool]]] = {}
@@ -271,6 +272,8 @@ class Checker(CallChecker):
         if self.prog.lookup(self.mod, "range") != PreludeT("range"):
             raise self.err(it.func.pos, "import range from pyhv.lang: Python's builtin range yields plain ints, "
                                         "so the loop variable would not wrap like the C")
+        for a in it.args:
+            self.allow_len(a)
         ts = [self.expr(a) for a in it.args]
         known = [t for t in ts if not isinstance(t, LitIntT)]
         if not known:

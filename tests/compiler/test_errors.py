@@ -149,6 +149,19 @@ def f(n: u32) -> u32:
         last.x = prev.x + i
     return t + p.x + last.x
 ''',
+    "len_where_it_cannot_leak": '''
+from pyhv.lang import Array, array_len, range, u8, u32, u64
+
+
+def f(n: u64) -> u32:
+    buf = Array(u8, 8)
+    t = u32(len(buf))
+    for i in range(u64(0), len(buf)):
+        buf[i] = u8(i)
+    if n < len(buf) and len(buf) != n:
+        t += 1
+    return t + u32(array_len(buf) - 100)
+''',
 }
 
 

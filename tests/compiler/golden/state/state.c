@@ -24,6 +24,7 @@ static PYHV_UNUSED u32 state__fake_read(u64 base)
 void state_fill(struct Packet *p, u32 n)
 {
     u64 i = 0;
+    (void)p;
     p->hdr.length = (u64)n; /* state.py:54 */
     p->payload[0] = (u8)((u8)1U); /* state.py:55 */
     for (u64 i__end = ((u64)16U), i__i = ((u64)1ULL); i__i < i__end; i__i++) { /* state.py:56 */
