@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 
 from compiler import ast as A
 from compiler.diagnostics import source_line
-from compiler.emit_expr import ExprEmitter, c_decl, c_field, cid, c_string, c_type, int_literal, plain_literal
+from compiler.emit_hoist import StmtPrep, assigned_names, names_in
+from compiler.emit_expr import c_decl, c_field, cid, c_string, c_type, int_literal, plain_literal
 from compiler.intrinsics_c import Intrinsic
 from compiler.lower import LFor, LLocked, LPanic, LPrintk, lower_stmt
 from compiler.sema import ConstInfo, FuncInfo, ModInfo, Program, StorageInfo
@@ -32,14 +33,12 @@ class ModuleOutput:
     uses_percpu: bool = False
 
 
-class ModuleEmitter(ExprEmitter):
+class ModuleEmitter(StmtPrep):
     def __init__(self, prog: Program, mod: ModInfo) -> None:
         super().__init__(prog, mod)
-        self.lines: list[str] = []
-        self.indent = 1
-
-    def out(self, s: str) -> None:
-        self.lines.append("    " * self.indent + s)
+        # Enclosing loops (None) and `with` blocks (the lock's C address and the `with` position), innermost
+        # last: a return unlocks every `with`, a break/continue those inside its loop, innermost first.
+        self.scopes: list[tuple[str, A.Pos] | None] = []
 
     def mark(self, pos: A.Pos) -> str:
         return f" /* {pos.file}:{pos.line} */"
@@ -168,6 +167,10 @@ class ModuleEmitter(ExprEmitter):
     def function(self, f: FuncInfo) -> list[str]:
         self.fn = f
         self.used = set()
+        self.subst = {}
+        self.only_named = set()
+        self.ntemps = 0
+        self.scopes = []
         self.lines = []
         self.indent = 1
         self.block(f.node.body)
@@ -182,7 +185,8 @@ class ModuleEmitter(ExprEmitter):
                     decls.append(f"    struct {t.name} *{c} = &{c}__storage;")
             else:
                 decls.append(f"    {c_decl(t, c)} = 0;")
-        unused = [n for n, _ in f.params if n not in self.used] + [n for n in f.local_order if n not in self.used]
+        unused = [n for n, _ in f.params if n not in self.used or n in self.only_named] + \
+            [n for n in f.local_order if n not in self.used or n in self.only_named]
         decls += [f"    (void){cid(n)};" for n in unused]
         self.fn = None
         return [f"/* {f.node.pos.file}:{f.node.pos.line} */", self.prototype(f), "{"] + decls + body + ["}"]
@@ -197,28 +201,29 @@ class ModuleEmitter(ExprEmitter):
         m = self.mark(st.pos)
         if isinstance(st, LFor):
             t = st.var_type
+            self.order([st.end] if st.start is None else [st.start, st.end])
             start = self.ex(st.start) if st.start is not None else int_literal(0, t)
             v = cid(st.var)
             self.out(f"for ({t.name} {v}__end = {self.ex(st.end)}, {v}__i = {start}; "
                      f"{v}__i < {v}__end; {v}__i++) {{{m}")
             self.indent += 1
             self.out(f"{v} = {v}__i;")
-            self.block(st.body)
+            self.loop_body(st.body)
             self.indent -= 1
             self.out("}")
         elif isinstance(st, LLocked):
-            assert isinstance(st.lock, A.Attribute)
-            lock = f"&{self.field(st.lock.value, st.lock.attr)}"
-            self.out(f"pyhv_spin_lock({lock});{m}")
-            self.block(st.body)
-            self.out(f"pyhv_spin_unlock({lock});")
+            self.locked(st, m)
         elif isinstance(st, LPanic):
             call = f"panic_at({c_string(st.pos.file)}, {st.pos.line}, {c_string(st.msg)});"
             if st.cond is None:
                 self.out(call + m)
             else:
+                self.prep(st.cond)
                 self.out(f"if (!{self.ex(st.cond)}) {call}{m}")
         elif isinstance(st, LPrintk):
+            args = [p.arg for p in st.parts if p.arg is not None]
+            # Python evaluates every argument before kprint prints (or takes the console lock).
+            self.order(args, force=any(self.impure(a) for a in args))
             self.out(f"printk_begin();{m}")
             for p in st.parts:
                 if p.text is not None:
@@ -244,6 +249,7 @@ class ModuleEmitter(ExprEmitter):
         elif isinstance(st, A.ExprStmt):
             if isinstance(st.value, A.StrLit):
                 return
+            self.prep(st.value)
             self.out(f"{self.ex(st.value)};{m}")
             ct = self.prog.types.get(st.value)
             if isinstance(ct, VoidT) and ct.noreturn:
@@ -253,13 +259,19 @@ class ModuleEmitter(ExprEmitter):
                 return
             self.assign(st.target, st.value, m)
         elif isinstance(st, A.AugAssign):
+            # The target's parts are evaluated once, then the target is read, then the value (Python order).
+            self.order(self.target_parts(st.target), force=True)
+            if not isinstance(st.target, A.Name) and self.impure(st.value):
+                self.hoist(st.target)
+            self.prep(st.value)
             target = self.lvalue(st.target)
             self.out(f"{target} = {self.binop(st.op, st.target, st.value, st.op_pos)};{m}")
         elif isinstance(st, A.If):
+            self.prep(st.test)
             self.out(f"if ({self.strip(self.ex(st.test))}) {{{m}")
             self.nested(st.body)
             orelse = st.orelse
-            while len(orelse) == 1 and isinstance(orelse[0], A.If):
+            while len(orelse) == 1 and isinstance(orelse[0], A.If) and not self.needs_prep(orelse[0].test):
                 el = orelse[0]
                 self.out(f"}} else if ({self.strip(self.ex(el.test))}) {{{self.mark(el.pos)}")
                 self.nested(el.body)
@@ -269,33 +281,73 @@ class ModuleEmitter(ExprEmitter):
                 self.nested(orelse)
             self.out("}")
         elif isinstance(st, A.While):
-            self.out(f"while ({self.strip(self.ex(st.test))}) {{{m}")
-            self.nested(st.body)
+            if self.needs_prep(st.test):
+                # The condition's temporaries are evaluated again before every iteration.
+                self.out(f"while (1) {{{m}")
+                self.indent += 1
+                self.prep(st.test)
+                self.out(f"if (!{self.ex(st.test)}) break;")
+                self.loop_body(st.body)
+                self.indent -= 1
+            else:
+                self.out(f"while ({self.strip(self.ex(st.test))}) {{{m}")
+                self.indent += 1
+                self.loop_body(st.body)
+                self.indent -= 1
             self.out("}")
-        elif isinstance(st, A.Break):
-            self.out(f"break;{m}")
-        elif isinstance(st, A.Continue):
-            self.out(f"continue;{m}")
+        elif isinstance(st, (A.Break, A.Continue)):
+            inner: list[tuple[str, A.Pos]] = []
+            for sc in reversed(self.scopes):
+                if sc is None:
+                    break
+                inner.append(sc)
+            self.unlock_all(inner)
+            self.out(f"{'break' if isinstance(st, A.Break) else 'continue'};{m}")
         elif isinstance(st, A.Pass):
             pass
         elif isinstance(st, A.Return):
+            held = [sc for sc in reversed(self.scopes) if sc is not None]
             if st.value is None or isinstance(st.value, A.NoneLit):
+                self.unlock_all(held)
                 self.out(f"return;{m}")
             else:
+                if held:  # the value is computed while the locks are still held
+                    if not self.stable(st.value):
+                        self.hoist(st.value)
+                else:
+                    self.prep(st.value)
+                self.unlock_all(held)
                 self.out(f"return {self.strip(self.ex(st.value))};{m}")
         else:
             raise ValueError(f"cannot emit {type(st).__name__}")
 
-    def strip(self, s: str) -> str:
-        if s.startswith("(") and s.endswith(")"):
-            depth = 0
-            for i, ch in enumerate(s):
-                depth += ch == "("
-                depth -= ch == ")"
-                if depth == 0 and i != len(s) - 1:
-                    return s
-            return s[1:-1]
-        return s
+    def loop_body(self, body: tuple[A.Stmt, ...]) -> None:
+        self.scopes.append(None)
+        self.block(body)
+        self.scopes.pop()
+
+    def unlock_all(self, held: list[tuple[str, A.Pos]]) -> None:
+        for lock, pos in held:
+            self.out(f"pyhv_spin_unlock({lock}, {self.where(pos)});")
+
+    def locked(self, st: LLocked, m: str) -> None:
+        """`with x.lock:` locks once and unlocks on every way out of the block (its end, and each return,
+        break or continue that leaves it); a panic inside leaves the lock held, as under CPython."""
+        lk = st.lock
+        assert isinstance(lk, A.Attribute)
+        if self.stable(lk) and not (names_in(lk) & assigned_names(st.body)):
+            lock = f"&{self.field(lk.value, lk.attr)}"
+        else:  # evaluated once, like Python's `with` expression
+            self.hoist(lk)
+            name = self.temp(lk)
+            self.out(f"struct pyhv_spinlock *{name} = &{self.field(lk.value, lk.attr)};")
+            lock = name
+        self.out(f"pyhv_spin_lock({lock}, {self.where(st.pos)});{m}")
+        self.scopes.append((lock, st.pos))
+        self.block(st.body)
+        self.scopes.pop()
+        if not (st.body and isinstance(st.body[-1], (A.Return, A.Break, A.Continue))):
+            self.out(f"pyhv_spin_unlock({lock}, {self.where(st.pos)});")
 
     def nested(self, body: tuple[A.Stmt, ...]) -> None:
         self.indent += 1
@@ -325,6 +377,8 @@ class ModuleEmitter(ExprEmitter):
                 self.out(f"pyhv_zero({c}, sizeof {c});{m}")
             self.used.add(target.id)
             return
+        # Python evaluates the value first, then the target's parts (`t[i] = v`: v, t, i).
+        self.order([value, *self.target_parts(target)])
         self.out(f"{self.lvalue(target)} = {self.strip(self.ex(value))};{m}")
 
 

@@ -49,12 +49,19 @@ C_KEYWORDS = {
     "long", "register", "restrict", "short", "signed", "sizeof", "static", "struct", "switch", "typedef", "union",
     "unsigned", "void", "volatile", "main", "bool", "true", "false",
     "u8", "u16", "u32", "u64", "i8", "i16", "i32", "i64", "asm", "typeof", "_Bool", "_Static_assert", "NULL",
+    "_Alignas", "_Alignof", "_Atomic", "_Complex", "_Generic", "_Imaginary", "_Noreturn", "_Thread_local",
+    # typedefs of pyhv_rt.h, and the runtime functions lowering calls inside any function (a local of that name
+    # would shadow them)
+    "uint8_t", "uint16_t", "uint32_t", "uint64_t", "int8_t", "int16_t", "int32_t", "int64_t", "uintptr_t",
+    "panic_at", "printk_begin", "printk_end", "printk_str", "printk_char", "printk_udec", "printk_sdec",
+    "printk_hex",
 }
 
 
 def cid(name: str) -> str:
-    """C identifier for a dialect local/parameter/field name (C keywords get a trailing underscore)."""
-    return name + "_" if name in C_KEYWORDS else name
+    """C identifier for a dialect local/parameter/field name. Names C reserves get a trailing `__`: dialect
+    locals, parameters and fields may not contain `__` (sema), so `int__` cannot collide with a dialect `int_`."""
+    return name + "__" if name in C_KEYWORDS else name
 
 
 def c_decl(t: Type, name: str) -> str:
@@ -106,6 +113,8 @@ class ExprEmitter:
         self.mod = mod
         self.fn: FuncInfo | None = None
         self.used: set[str] = set()
+        self.only_named: set[str] = set()
+        self.subst: dict[A.Expr, str] = {}  # sub-expressions already evaluated into temporaries (emit_hoist)
         self.intrinsics: dict[str, tuple[I.Intrinsic, dict[str, str], A.Pos]] = {}
         self.uses_percpu = False
 
@@ -118,6 +127,8 @@ class ExprEmitter:
     # ------------------------------------------------------------------ references and lvalues
     def struct_lvalue(self, e: A.Expr) -> str:
         """C lvalue of the struct object that e refers to."""
+        if e in self.subst:
+            return f"(*{self.subst[e]})"
         if isinstance(e, A.Attribute) and not self.is_module_ref(e.value):
             return self.field(e.value, e.attr)
         if isinstance(e, A.Subscript):
@@ -125,6 +136,8 @@ class ExprEmitter:
         return f"(*{self.ex(e)})"
 
     def field(self, base: A.Expr, name: str) -> str:
+        if base in self.subst:
+            return f"{self.subst[base]}->{cid(name)}"
         if isinstance(base, (A.Attribute, A.Subscript)) and isinstance(self.t(base), StructT) \
                 and not (isinstance(base, A.Attribute) and self.is_module_ref(base.value)):
             return f"{self.struct_lvalue(base)}.{cid(name)}"
@@ -176,6 +189,8 @@ class ExprEmitter:
 
     # ------------------------------------------------------------------ expressions
     def ex(self, e: A.Expr) -> str:
+        if e in self.subst:
+            return self.subst[e]
         t = self.prog.types.get(e)
         if e in self.prog.folded and isinstance(t, IntT) and not isinstance(e, A.Name) \
                 and not isinstance(e, A.Attribute):
@@ -309,6 +324,11 @@ class ExprEmitter:
         if name in ("len", "array_len"):
             at = self.t(args[0])
             assert isinstance(at, ArrayT)
+            root = args[0]
+            while isinstance(root, (A.Attribute, A.Subscript)):
+                root = root.value
+            if isinstance(root, A.Name) and self.fn is not None and root.id in self.fn.locals:
+                self.only_named.add(root.id)  # the constant reads nothing: (void)name keeps gcc quiet
             return f"((u64){at.n}U)"
         if name in ("sdiv", "srem"):
             t = self.t(e)

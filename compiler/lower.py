@@ -1,7 +1,8 @@
 """Stage 3: desugaring of statements whose C form differs from their Python form.
 
 * `for i in range(a, b)` -> LFor: bound evaluated once into `i__end`, then a C for loop;
-* `with s.lock:` -> LLocked: pyhv_spin_lock(&lock); body; pyhv_spin_unlock(&lock);
+* `with s.lock:` -> LLocked: pyhv_spin_lock(&lock, file, line); body; pyhv_spin_unlock(...) (emit_c adds the
+  unlocks before every return/break/continue that leaves the block);
 * `assert c, "m"` / `panic("m")` -> LPanic: panic_at("file.py", line, "m") (pyhv/core/panic.py);
 * `kprint(fmt, args)` -> LPrintk: printk_begin(); printk_str("lit"); printk_udec(x); ...; printk_end();
   using pyhv.lang.printfmt.parse_format, the parser the CPython kprint uses too.

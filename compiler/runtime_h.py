@@ -88,8 +88,10 @@ def rt_h() -> str:
             lines.append(f"typedef {'u' if not t.signed else ''}int{t.bits}_t {name};")
     lines += [
         "typedef _Bool bool;", "#define true 1", "#define false 0",
-        "/* SpinLock fields: a ticket lock (pyhv/lang/sync.py layout: next at 0, owner at 4). */",
+        "/* SpinLock fields: a ticket lock (pyhv/lang/sync.py layout: next at 0, owner at 4: low 16 bits the ticket served, high 16 the holder's tag). */",
         "struct pyhv_spinlock { u32 next; u32 owner; };",
+        "/* pyhv_percpu.c: index + 1 of the calling CPU (the holder tag of a SpinLock). */",
+        "u32 pyhv_cpu_tag(void);",
         "",
         "/* pyhv/core/panic.py: print file:line and message, stop this CPU. */",
         "void panic_at(const u8 *file, u32 line, const u8 *msg) PYHV_NORETURN;",
@@ -164,20 +166,40 @@ def atomics_h(host: bool) -> str:
             f"        if {rel} PYHV_ASM(\"stlxr %w0, %{r}1, [%2]\" : \"=&r\"(fail) : \"r\"(n), \"r\"(p) : \"memory\");\n"
             f"        else PYHV_ASM(\"stxr %w0, %{r}1, [%2]\" : \"=&r\"(fail) : \"r\"(n), \"r\"(p) : \"memory\");\n"
             f"    }} while (fail != 0);\n    return true;\n}}")
-    if host:
-        out += ["static inline void pyhv_spin_lock(struct pyhv_spinlock *l) { l->next++; }",
-                "static inline void pyhv_spin_unlock(struct pyhv_spinlock *l) { l->owner++; }"]
-    else:
-        out += [
-            "static inline void pyhv_spin_lock(struct pyhv_spinlock *l) {\n"
-            "    u32 me = pyhv_atomic_fetch_add_u32(&l->next, 1, PYHV_ACQUIRE);\n"
-            "    while (pyhv_atomic_load_u32(&l->owner, PYHV_ACQUIRE) != me) PYHV_ASM(\"wfe\" : : : \"memory\");\n}",
-            "static inline void pyhv_spin_unlock(struct pyhv_spinlock *l) {\n"
-            "    u32 next = l->owner + 1u;\n"
-            "    pyhv_atomic_store_u32(&l->owner, next, PYHV_RELEASE);\n"
-            "    PYHV_ASM(\"sev\" : : : \"memory\");\n}",
-        ]
+    out += _spinlock(host)
     return "\n".join(out) + "\n"
+
+
+def _spinlock(host: bool) -> list[str]:
+    """The ticket spinlock (pyhv/lang/sync.py has the same encoding): `next` is the ticket dispenser, the low 16
+    bits of `owner` the ticket being served, its high 16 bits the tag (CPU index + 1) of the CPU holding it.
+    Only the holder writes `owner`, so a CPU that finds its own tag there holds the lock: taking it again is a
+    self-deadlock, and releasing a lock whose tag is not ours is a broken invariant; both panic at the
+    dialect `with`, as the CPython prelude does. The host build (differential tests, one CPU) cannot wait for
+    another CPU: a lock held by someone else panics there instead of spinning, like the prelude without a
+    scheduler."""
+    wait = ("    if ((pyhv_atomic_load_u32(&l->next, PYHV_RELAXED) & 0xFFFFu) != "
+            "(pyhv_atomic_load_u32(&l->owner, PYHV_RELAXED) & 0xFFFFu))\n"
+            "        panic_at(file, line, (const u8 *)\"spinlock contended and no other CPU runs (host build)\");\n"
+            "    u32 me = pyhv_atomic_fetch_add_u32(&l->next, 1u, PYHV_ACQUIRE) & 0xFFFFu;\n") if host else (
+            "    u32 me = pyhv_atomic_fetch_add_u32(&l->next, 1u, PYHV_ACQUIRE) & 0xFFFFu;\n"
+            "    while ((pyhv_atomic_load_u32(&l->owner, PYHV_ACQUIRE) & 0xFFFFu) != me) "
+            "PYHV_ASM(\"wfe\" : : : \"memory\");\n")
+    sev = "" if host else "    PYHV_ASM(\"sev\" : : : \"memory\");\n"
+    return [
+        "static inline void pyhv_spin_lock(struct pyhv_spinlock *l, const u8 *file, u32 line) {\n"
+        "    u32 tag = pyhv_cpu_tag();\n"
+        "    if ((pyhv_atomic_load_u32(&l->owner, PYHV_RELAXED) >> 16) == tag)\n"
+        "        panic_at(file, line, (const u8 *)\"spinlock self-deadlock: this CPU already holds it\");\n"
+        + wait +
+        "    pyhv_atomic_store_u32(&l->owner, me | (tag << 16), PYHV_RELAXED);\n}",
+        "static inline void pyhv_spin_unlock(struct pyhv_spinlock *l, const u8 *file, u32 line) {\n"
+        "    u32 cur = pyhv_atomic_load_u32(&l->owner, PYHV_RELAXED);\n"
+        "    if ((cur >> 16) != pyhv_cpu_tag())\n"
+        "        panic_at(file, line, (const u8 *)\"spinlock released by a CPU that does not hold it\");\n"
+        "    pyhv_atomic_store_u32(&l->owner, (cur + 1u) & 0xFFFFu, PYHV_RELEASE);\n"
+        + sev + "}",
+    ]
 
 
 # asm templates above, for keystone (operands already concrete)

@@ -112,6 +112,21 @@ def _public(name: str) -> bool:
     return not name.startswith("_")
 
 
+RESERVED_LOCAL_PREFIX = "pyhv_"
+
+
+def check_local_name(name: str, pos: A.Pos) -> None:
+    """Locals and parameters may not use the spellings of the C names the compiler invents: `pyhv_...` (its
+    temporaries and runtime helpers) and `__` (hidden loop counters `i__i`/`i__end`, struct storage
+    `p__storage`, and the `<module>__NAME` of module-level names a local would shadow in C)."""
+    if name.startswith(RESERVED_LOCAL_PREFIX):
+        raise DialectError(pos, f"'{name}': local names starting with '{RESERVED_LOCAL_PREFIX}' are reserved "
+                                "for compiler temporaries")
+    if "__" in name:
+        raise DialectError(pos, f"'{name}': local names containing '__' are reserved for names the compiler "
+                                "derives")
+
+
 class Declarer:
     def __init__(self, prog: Program) -> None:
         self.prog = prog
@@ -334,6 +349,9 @@ class Declarer:
             if item.value is not None:
                 raise DialectError(item.value.pos, "fields have no default values (storage starts zeroed)")
             fname = item.target.id
+            if "__" in fname:
+                raise DialectError(item.target.pos, f"'{fname}': field names containing '__' are reserved (the C "
+                                                    "spelling of fields named like C keywords)")
             if isinstance(t, StructT):
                 ft = self.resolve_type(mod, item.annotation, in_struct=True)
                 if ft in (VOID, STR) or isinstance(ft, (OpsT, FuncT)):
@@ -364,6 +382,7 @@ class Declarer:
                 raise DialectError(p.annotation.pos, f"a parameter cannot have type {pt}")
             if p.name in seen:
                 raise DialectError(p.pos, f"duplicate parameter '{p.name}'")
+            check_local_name(p.name, p.pos)
             seen.add(p.name)
             params.append((p.name, pt))
         ret = self.resolve_type(mod, fi.node.returns)

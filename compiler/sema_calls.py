@@ -28,6 +28,7 @@ class CallChecker(ExprChecker):
             if isinstance(t, IntT):
                 if len(e.args) != 1:
                     raise self.err(e.pos, f"{t}(v) takes one argument")
+                self.allow_len(e.args[0])
                 at = self.expr(e.args[0], t)
                 if isinstance(at, LitIntT):
                     if t.min <= at.value <= t.max:
@@ -92,6 +93,9 @@ class CallChecker(ExprChecker):
         if name == "bool":
             raise self.err(e.pos, "truth tests of integers are not dialect: write x != 0, not bool(x)")
         if name in ("len", "array_len"):
+            if name == "len" and e not in self.len_ok:
+                raise self.err(e.pos, "len() is a plain Python int under CPython but u64 in C: convert it where "
+                                      "it is used (u64(len(a)), u32(len(a))) or write array_len(a)")
             self.nargs(e, 1, name)
             t = self.expr(e.args[0])
             if not isinstance(t, ArrayT):

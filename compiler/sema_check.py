@@ -1,6 +1,6 @@
 """Stage 2b: the type checker for constants and function bodies, and the dialect rules mypy cannot see
-(literal fits its type, unsigned-only // and %, bool conditions, no stack references escaping, no
-return/break/continue inside `with`, ...). Types land in Program.types, name resolutions in Program.refs."""
+(literal fits its type, unsigned-only // and %, bool conditions, no stack references escaping, reserved
+local names, ...). Types land in Program.types, name resolutions in Program.refs."""
 from __future__ import annotations
 
 import re
@@ -8,7 +8,7 @@ import re
 from compiler import ast as A
 from compiler.diagnostics import DialectError
 from compiler.sema_calls import CallChecker
-from compiler.sema import ConstInfo, Declarer, FuncInfo, ModInfo, Program, declare
+from compiler.sema import ConstInfo, Declarer, check_local_name, FuncInfo, ModInfo, Program, declare
 from compiler.sema_types import (
     BOOL, INT_TYPES, NORETURN, STR, U8, U32, U64, VOID, ArrayT, AtomicT, BoolT, FuncT, IntT, LitIntT,
     MethodT, ModuleT, OpsT, PreludeT, SpinLockT, StorageT, StrT, StructT, Type, TypeRef, VoidT, same,
@@ -22,9 +22,12 @@ class Checker(CallChecker):
         self.mod: ModInfo = prog.modules[0]
         self.fn: FuncInfo | None = None
         self.loops = 0
-        self.withs = 0
-        self.loop_withs: list[int] = []
         self.stack_refs: set[str] = set()
+        self.len_ok: set[A.Expr] = set()
+        # One C storage slot per `name = T()` local: where each is (re)bound, and which locals were assigned
+        # a reference derived from which others (for the storage-reuse rule, check_storage_reuse).
+        self.alloc_sites: dict[str, list[tuple[A.Pos, bool]]] = {}
+        self.ref_from: dict[str, set[str]] = {}
 
     # ------------------------------------------------------------------ module level
     def check_module(self, mod: ModInfo) -> None:
@@ -103,12 +106,40 @@ class Checker(CallChecker):
     def check_func(self, f: FuncInfo) -> None:
         self.fn = f
         self.loops = 0
-        self.withs = 0
         self.stack_refs = set()
+        self.alloc_sites = {}
+        self.ref_from = {}
         for name, t in f.params:
             f.locals[name] = t
         self.block(f.node.body)
+        self.check_storage_reuse()
         self.fn = None
+
+    def check_storage_reuse(self) -> None:
+        """`p = T()` reuses p's one stack slot (re-zeroed) each time it runs, where Python makes a new object:
+        a second `p = T()`, or one inside a loop, while another local may still refer to the old object (q = p,
+        q = p.inner, q = p.items[i], transitively) would change what q sees. Rejected at that `T()`."""
+        def reaches(q: str, target: str) -> bool:
+            seen, todo = {q}, [q]
+            while todo:
+                for r in self.ref_from.get(todo.pop(), set()):
+                    if r == target:
+                        return True
+                    if r not in seen:
+                        seen.add(r)
+                        todo.append(r)
+            return False
+
+        for name, sites in self.alloc_sites.items():
+            again = sites[1:] + [s for s in sites[:1] if s[1]]
+            if not again:
+                continue
+            aliases = sorted(q for q in self.ref_from if q != name and reaches(q, name))
+            if aliases:
+                pos, in_loop = again[0]
+                how = "inside a loop" if in_loop else "again"
+                raise self.err(pos, f"'{name}' is bound to new storage {how} while '{aliases[0]}' may still "
+                                    f"refer to the old one (C reuses {name}'s single slot): use another name")
 
     def block(self, body: tuple[A.Stmt, ...]) -> None:
         for st in body:
@@ -124,6 +155,7 @@ class Checker(CallChecker):
         if isinstance(t, (LitIntT, VoidT, FuncT, TypeRef, ModuleT, PreludeT, MethodT, StorageT, AtomicT,
                           SpinLockT)):
             raise self.err(pos, f"a local variable cannot hold {t}")
+        check_local_name(name, pos)
         if self.mod.symbols.get(name) is not None:
             raise self.err(pos, f"'{name}' is a module-level name; module state is not assignable "
                                 "(use Static/PerCpu storage)")
@@ -138,6 +170,16 @@ class Checker(CallChecker):
         if isinstance(e, A.Call) and isinstance(self.prog.types.get(e.func), TypeRef):
             return True
         return False
+
+    def root_names(self, e: A.Expr) -> set[str]:
+        """The locals a reference expression may be derived from (q = p, p.inner, p.items[i], a if c else b)."""
+        if isinstance(e, A.Name):
+            return {e.id} if self.fn is not None and e.id in self.fn.locals else set()
+        if isinstance(e, (A.Attribute, A.Subscript)):
+            return self.root_names(e.value)
+        if isinstance(e, A.IfExp):
+            return self.root_names(e.body) | self.root_names(e.orelse)
+        return set()
 
     def alloc_call(self, v: A.Expr) -> Type | None:
         """T() or Array(T, N) on the right of `name = ...`: stack storage."""
@@ -195,15 +237,11 @@ class Checker(CallChecker):
             ct = self.expr(st.context)
             if not isinstance(ct, SpinLockT):
                 raise self.err(st.context.pos, f"'with' takes a SpinLock field, not {ct}")
-            self.withs += 1
             self.block(st.body)
-            self.withs -= 1
         elif isinstance(st, (A.Break, A.Continue)):
             word = "break" if isinstance(st, A.Break) else "continue"
             if self.loops == 0:
                 raise self.err(st.pos, f"'{word}' outside a loop")
-            if self.withs > 0:
-                raise self.err(st.pos, f"'{word}' inside 'with' would skip the unlock")
         elif isinstance(st, A.Return):
             self.return_(st)
         elif isinstance(st, A.Pass):
@@ -223,10 +261,7 @@ class Checker(CallChecker):
 
     def loop(self, body: tuple[A.Stmt, ...]) -> None:
         self.loops += 1
-        saved = self.withs
-        self.withs = 0
         self.block(body)
-        self.withs = saved
         self.loops -= 1
 
     def for_(self, st: A.For) -> None:
@@ -237,6 +272,8 @@ class Checker(CallChecker):
         if self.prog.lookup(self.mod, "range") != PreludeT("range"):
             raise self.err(it.func.pos, "import range from pyhv.lang: Python's builtin range yields plain ints, "
                                         "so the loop variable would not wrap like the C")
+        for a in it.args:
+            self.allow_len(a)
         ts = [self.expr(a) for a in it.args]
         known = [t for t in ts if not isinstance(t, LitIntT)]
         if not known:
@@ -254,8 +291,6 @@ class Checker(CallChecker):
         f = self.fn
         assert f is not None
         ret = f.ftype.ret
-        if self.withs > 0:
-            raise self.err(st.pos, "'return' inside 'with' would skip the unlock")
         if st.value is None or isinstance(st.value, A.NoneLit):
             if ret != VOID:
                 raise self.err(st.pos, f"function returns {ret}; 'return' needs a value")
@@ -282,6 +317,7 @@ class Checker(CallChecker):
                 if ann is not None and not same(ann, alloc):
                     raise self.err(value.pos, f"expected {ann}, got {alloc}")
                 self.declare_local(target.id, alloc, target.pos)
+                self.alloc_sites.setdefault(target.id, []).append((value.pos, self.loops > 0))
                 f.storage_locals.add(target.id)
                 self.stack_refs.add(target.id)
                 self.record(target, alloc)
@@ -297,6 +333,8 @@ class Checker(CallChecker):
             self.record(target, vt)
             if isinstance(vt, StructT) and self.is_stack_ref(value):
                 self.stack_refs.add(target.id)
+            if isinstance(vt, StructT):
+                self.ref_from.setdefault(target.id, set()).update(self.root_names(value) - {target.id})
             return
         if ann is not None:
             raise self.err(target.pos, "only a plain name can be annotated")

@@ -41,6 +41,14 @@ class ExprChecker:
     mod: ModInfo
     fn: FuncInfo | None
     stack_refs: set[str]
+    len_ok: set[A.Expr]  # builtin len() calls in a place where its plain Python int cannot leak
+
+    def allow_len(self, e: A.Expr) -> None:
+        """Builtin len(a) is a plain Python int under CPython (u64 in C): it may be converted (u32(len(a))), be
+        a range bound, or be compared, where both worlds agree; anywhere else (arithmetic, a local, an
+        argument, a return) its int semantics would leak (call_prelude rejects it)."""
+        if isinstance(e, A.Call) and isinstance(e.func, A.Name) and e.func.id == "len":
+            self.len_ok.add(e)
 
     def ensure_const(self, c: ConstInfo) -> None:
         raise NotImplementedError
@@ -292,6 +300,8 @@ class ExprChecker:
         return t
 
     def compare(self, e: A.Compare) -> Type:
+        self.allow_len(e.left)
+        self.allow_len(e.right)
         lt = self.expr(e.left)
         rt = self.expr(e.right, lt if isinstance(lt, IntT) else None)
         if isinstance(lt, LitIntT) and isinstance(rt, LitIntT):

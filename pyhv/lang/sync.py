@@ -10,7 +10,8 @@ plain read-modify-write and the lock checks its rules instead:
   the machine's `wait_hook` (the simulator's scheduling point) or, with no hook installed, panics;
 * a `Panic` raised inside the `with` block leaves the lock held, as in the C build where the CPU stops.
 
-SpinLock layout: 8 bytes, align 4: `next` ticket (u32) at 0, `owner` ticket (u32) at 4.
+SpinLock layout: 8 bytes, align 4: `next` ticket (u32) at 0, `owner` (u32) at 4 = the ticket being served in
+its low 16 bits and the holder's tag (CPU index + 1, 0 when free) in its high 16 bits, as in the C lock.
 """
 
 from __future__ import annotations
@@ -148,7 +149,7 @@ class SpinLock:
 
     def held(self) -> bool:
         """True while some CPU holds the lock (tests and assertions only)."""
-        return self._ticket(0) != self._ticket(4)
+        return (self._ticket(0) & 0xFFFF) != (self._ticket(4) & 0xFFFF)
 
     def __enter__(self) -> None:
         cpu = current_cpu()
@@ -158,11 +159,13 @@ class SpinLock:
         hook = cpu.node.machine.wait_hook
         if self.held() and hook is None:
             raise Panic(f"spinlock contended (held by {holder}) and no scheduler is installed")
-        ticket = self._ticket(0)
-        self._set_ticket(0, ticket + 1)
-        while self._ticket(4) != ticket:
+        ticket = self._ticket(0) & 0xFFFF
+        self._set_ticket(0, self._ticket(0) + 1)
+        while (self._ticket(4) & 0xFFFF) != ticket:
             assert hook is not None
             hook(cpu, "spinlock")
+        # The C lock keeps the holder's tag (CPU index + 1) in the high half of `owner`: same bytes here.
+        self._set_ticket(4, ticket | ((cpu.index + 1) & 0xFFFF) << 16)
         _holders[self._key()] = cpu
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -173,4 +176,4 @@ class SpinLock:
         if _holders.get(self._key()) is not cpu:
             raise Panic(f"spinlock released by {cpu}, which does not hold it")
         del _holders[self._key()]
-        self._set_ticket(4, self._ticket(4) + 1)
+        self._set_ticket(4, (self._ticket(4) + 1) & 0xFFFF)

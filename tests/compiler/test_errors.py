@@ -79,3 +79,94 @@ def test_internal_error_exits_3_with_banner(monkeypatch: pytest.MonkeyPatch) -> 
     assert code == 3
     assert err.startswith("internal compiler error")
     assert "RuntimeError: boom" in err
+
+
+# Programs next to the rules above that must stay accepted (the rule is no wider than it says).
+ACCEPTED = {
+    "near_reserved_names": '''
+from pyhv.lang import range, u32
+
+
+def f(pyhv: u32, _pyhv_x: u32) -> u32:
+    pyhvt = pyhv + _pyhv_x
+    a_b = pyhvt
+    _x_ = a_b
+    for i_end in range(u32(3)):
+        _x_ += i_end
+    return _x_
+''',
+    "exits_from_with": '''
+from typing import Final
+
+from pyhv.lang import SpinLock, Static, Struct, range, u32
+
+
+class Counter(Struct):
+    lock: SpinLock
+    other: SpinLock
+    n: u32
+
+
+_c: Final = Static(Counter)
+
+
+def f(k: u32) -> u32:
+    c = _c.get()
+    with c.lock:
+        for i in range(k):
+            while True:
+                with c.other:
+                    if i == 2:
+                        return c.n
+                    if i == 3:
+                        break
+                    continue
+        c.n += 1
+        return c.n
+''',
+    "storage_rebound_without_alias": '''
+from pyhv.lang import Struct, range, struct_copy, u32
+
+
+class Pair(Struct):
+    x: u32
+    y: u32
+
+
+def f(n: u32) -> u32:
+    p = Pair()
+    p.x = n
+    t = p.x
+    p = Pair()
+    for i in range(n):
+        cur = Pair()
+        cur.x = i
+        t += cur.x
+    prev = Pair()
+    last = Pair()
+    for i in range(n):
+        struct_copy(prev, last)
+        last.x = prev.x + i
+    return t + p.x + last.x
+''',
+    "len_where_it_cannot_leak": '''
+from pyhv.lang import Array, array_len, range, u8, u32, u64
+
+
+def f(n: u64) -> u32:
+    buf = Array(u8, 8)
+    t = u32(len(buf))
+    for i in range(u64(0), len(buf)):
+        buf[i] = u8(i)
+    if n < len(buf) and len(buf) != n:
+        t += 1
+    return t + u32(array_len(buf) - 100)
+''',
+}
+
+
+@pytest.mark.parametrize("name", sorted(ACCEPTED))
+def test_accepted_case(name: str, tmp_path: Path) -> None:
+    (tmp_path / f"{name}.py").write_text(ACCEPTED[name])
+    code, err = run_compiler(["emit", name, "--root", str(tmp_path), "--out", str(tmp_path / "out")])
+    assert code == 0, err

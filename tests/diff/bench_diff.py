@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .harness import PANIC, DiffBuild, call_py, corpus_functions, corpus_modules, random_inputs
+from .harness import PANIC, DiffBuild, corpus_machine, call_py, corpus_functions, corpus_modules, random_inputs
 from .known_mismatches import KNOWN_MISMATCHES
 
 NATIVE_REPEAT = 200
@@ -65,10 +65,12 @@ def _bench_module(build: DiffBuild, module: str, calls: int) -> Tally | str:
         arr = (ctypes.c_uint64 * max(len(packed), 1))(*packed)
         acc = ctypes.c_uint64()
 
-        t0 = time.perf_counter()
-        for pa in py_args:
-            fn.py(*pa)
-        t1 = time.perf_counter()
+        m, node = corpus_machine(module)
+        with m.on_cpu(node, 0):  # corpus modules with Static state run on a mock CPU
+            t0 = time.perf_counter()
+            for pa in py_args:
+                fn.py(*pa)
+            t1 = time.perf_counter()
         for args in inputs:
             w(*args, ref)
         t2 = time.perf_counter()

@@ -7,6 +7,10 @@
   the process), links it with harness.c under UBSan into a shared library and loads it with ctypes. A module
   the compiler rejects, or whose C gcc rejects, is recorded with the full reason instead of raising.
 * `call_py` / `call_c` give an `Outcome` for the same integer arguments: `("ok", value)` or `("panic", 0)`.
+  The C is built once per optimisation level (`OPT_LEVELS`: results must not depend on the optimiser) and
+  `call_c` returns one outcome per level. CPython runs each corpus module on one CPU of its own mock machine,
+  so `Static` state and locks persist across calls there exactly as the static storage of the loaded library
+  does (corpus functions that use state reset it first).
 
 Values cross the boundary as Python ints in the type's range (signed types as negative ints); `to_u64` and
 `from_u64` convert to/from the 64-bit bit patterns used by the AArch64 driver.
@@ -29,12 +33,14 @@ if str(REPO) not in sys.path:
 
 from pyhv.lang.errors import Panic  # noqa: E402
 from pyhv.lang.ints import FIXED_TYPES  # noqa: E402
+from pyhv.lang.machine import Machine, MockNode  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 CORPUS_DIR = HERE / "corpus"
 CORPUS_PACKAGE = "tests.diff.corpus"
 HARNESS_C = HERE / "harness.c"
-HOST_CFLAGS = ("-std=c11", "-O1", "-shared", "-fPIC", "-fsanitize=undefined", "-fno-sanitize-recover=all",
+OPT_LEVELS = ("-O0", "-O1", "-O2")
+HOST_CFLAGS = ("-std=c11", "-shared", "-fPIC", "-fsanitize=undefined", "-fno-sanitize-recover=all",
                "-Wall", "-Wextra", "-Werror")
 
 CType = type[ctypes.c_uint8] | type[ctypes.c_uint16] | type[ctypes.c_uint32] | type[ctypes.c_uint64] \
@@ -130,11 +136,24 @@ def all_functions() -> list[CorpusFunction]:
     return [f for m in corpus_modules() for f in corpus_functions(m)]
 
 
+_MACHINES: dict[str, tuple[Machine, MockNode]] = {}
+
+
+def corpus_machine(module: str) -> tuple[Machine, MockNode]:
+    """The mock machine (one node, one CPU) a corpus module runs on under CPython, kept for the session."""
+    if module not in _MACHINES:
+        m = Machine()
+        _MACHINES[module] = (m, m.add_node(cpus=1))
+    return _MACHINES[module]
+
+
 def call_py(fn: CorpusFunction, args: Sequence[int]) -> Outcome:
     """Run the dialect function under CPython. `Panic`, and a failed `assert` in the corpus, are the panic
     outcome; any other exception is an error of the prelude or the harness and propagates."""
+    m, node = corpus_machine(fn.module)
     try:
-        r = fn.py(*(p.to_py(a) for p, a in zip(fn.params, args)))
+        with m.on_cpu(node, 0):
+            r = fn.py(*(p.to_py(a) for p, a in zip(fn.params, args)))
     except Panic:
         return PANIC
     except AssertionError as e:
@@ -218,17 +237,24 @@ class ModuleBuild:
     include_dirs: list[Path] = field(default_factory=list)
     wrappers: Path | None = None
     error: str | None = None
-    lib: ctypes.CDLL | None = None
+    libs: dict[str, ctypes.CDLL] = field(default_factory=dict)  # optimisation level -> library
 
-    def call_c(self, fn: CorpusFunction, args: Sequence[int]) -> Outcome:
-        assert self.lib is not None, self.error
-        w = getattr(self.lib, f"diffw_{fn.name}")
-        w.argtypes = [p.ctype for p in fn.params] + [ctypes.POINTER(fn.result.ctype)]
-        w.restype = ctypes.c_int
-        out = fn.result.ctype()
-        if w(*args, ctypes.byref(out)) != 0:
-            return PANIC
-        return ("ok", int(out.value))
+    @property
+    def lib(self) -> ctypes.CDLL | None:
+        """The -O2 build (benchmarks)."""
+        return self.libs.get(OPT_LEVELS[-1])
+
+    def call_c(self, fn: CorpusFunction, args: Sequence[int]) -> dict[str, Outcome]:
+        """The outcome of the call in the build of every optimisation level."""
+        assert self.libs, self.error
+        outcomes: dict[str, Outcome] = {}
+        for level, lib in self.libs.items():
+            w = getattr(lib, f"diffw_{fn.name}")
+            w.argtypes = [p.ctype for p in fn.params] + [ctypes.POINTER(fn.result.ctype)]
+            w.restype = ctypes.c_int
+            out = fn.result.ctype()
+            outcomes[level] = PANIC if w(*args, ctypes.byref(out)) != 0 else ("ok", int(out.value))
+        return outcomes
 
 
 def compile_module(module: str, out_dir: Path) -> ModuleBuild:
@@ -255,18 +281,26 @@ def compile_module(module: str, out_dir: Path) -> ModuleBuild:
 
 
 def build_host_library(b: ModuleBuild) -> ModuleBuild:
-    """gcc -shared with UBSan, then ctypes.CDLL; a gcc failure becomes `b.error` with its output."""
+    """gcc -shared with UBSan at every level of OPT_LEVELS (in parallel), then ctypes.CDLL; a gcc failure
+    becomes `b.error` with its output."""
     if b.error is not None:
         return b
     assert b.wrappers is not None
-    so = b.out_dir / f"lib{b.module}.so"
-    cmd = ["gcc", *HOST_CFLAGS, *(f"-I{d}" for d in b.include_dirs), "-o", str(so),
-           *map(str, b.c_files), str(b.wrappers), str(HARNESS_C)]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        b.error = f"host gcc rejected the generated C of {b.module}:\n{' '.join(cmd)}\n{proc.stderr}"
-        return b
-    b.lib = ctypes.CDLL(str(so))
+    procs = []
+    for level in OPT_LEVELS:
+        so = b.out_dir / f"lib{b.module}{level}.so"
+        cmd = ["gcc", *HOST_CFLAGS, level, *(f"-I{d}" for d in b.include_dirs), "-o", str(so),
+               *map(str, b.c_files), str(b.wrappers), str(HARNESS_C)]
+        procs.append((level, so, cmd, subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                                       text=True)))
+    for level, so, cmd, proc in procs:
+        _out, err = proc.communicate()
+        if proc.returncode != 0 and b.error is None:
+            b.error = f"host gcc rejected the generated C of {b.module}:\n{' '.join(cmd)}\n{err}"
+        elif proc.returncode == 0:
+            b.libs[level] = ctypes.CDLL(str(so))
+    if b.error is not None:
+        b.libs.clear()
     return b
 
 

@@ -45,7 +45,8 @@ def test_lock_is_a_ticket_lock_in_the_bytes() -> None:
     with m.on_cpu(node, 0):
         with s.lock:
             assert s.lock.held()
-            assert as_bytes(s)[16:24] == bytes([1, 0, 0, 0, 0, 0, 0, 0])
+            # owner: ticket 0 served (low half), held by CPU 0 (tag 1 in the high half), as in the C
+            assert as_bytes(s)[16:24] == bytes([1, 0, 0, 0, 0, 0, 1, 0])
         assert not s.lock.held()
         assert as_bytes(s)[16:24] == bytes([1, 0, 0, 0, 1, 0, 0, 0])
 

@@ -24,6 +24,7 @@ static PYHV_UNUSED u32 state__fake_read(u64 base)
 void state_fill(struct Packet *p, u32 n)
 {
     u64 i = 0;
+    (void)p;
     p->hdr.length = (u64)n; /* state.py:54 */
     p->payload[0] = (u8)((u8)1U); /* state.py:55 */
     for (u64 i__end = ((u64)16U), i__i = ((u64)1ULL); i__i < i__end; i__i++) { /* state.py:56 */
@@ -37,10 +38,10 @@ u64 state_count(struct Packet *p)
 {
     struct Stats *s = 0;
     s = &state__stats; /* state.py:61 */
-    pyhv_spin_lock(&s->lock); /* state.py:62 */
+    pyhv_spin_lock(&s->lock, ((const u8 *)"state.py"), 62); /* state.py:62 */
     s->packets = (s->packets + 1ULL); /* state.py:63 */
     (*(&s->last) = *(&p->hdr)); /* state.py:64 */
-    pyhv_spin_unlock(&s->lock);
+    pyhv_spin_unlock(&s->lock, ((const u8 *)"state.py"), 62);
     pyhv_atomic_fetch_add_u32(&s->ticks, ((u32)1U), PYHV_RELEASE); /* state.py:65 */
     (&pyhv_this_cpu()->state__cpu)->traps = ((&pyhv_this_cpu()->state__cpu)->traps + 1ULL); /* state.py:66 */
     (&pyhv_this_cpu()->state__cpu)->scratch[1].magic = pyhv_atomic_load_u32(&s->ticks, PYHV_ACQUIRE); /* state.py:67 */
