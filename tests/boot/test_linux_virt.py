@@ -21,7 +21,6 @@ from guest_images import BAD_GUEST, HELLO_GUEST, assemble, linux_guest
 REPO = Path(__file__).resolve().parents[2]
 RAM = "512M"
 RAM_MIB = 512
-PYHV_RESERVED_MIB = 16          # VM_RESERVED_BYTES of pyhv/core/vm.py
 LINUX_TIMEOUT_S = 150.0
 TESTS = "atomic,mem,timer"
 
@@ -29,6 +28,16 @@ pytestmark = pytest.mark.qemu
 
 
 @pytest.fixture(scope="session")
+
+def _guest_ram_mib(text: str, host_mib: int) -> int:
+    """Guest RAM from pyhv's layout line (the reservation is sized at boot, pyhv/core/vmlayout.py)."""
+    m = re.search(r"vm: host RAM (\d+) MiB: pyhv keeps (\d+) KiB, guest home (\d+) MiB", text)
+    assert m is not None, text[-3000:]
+    kept_kib, home_mib = int(m.group(2)), int(m.group(3))
+    assert int(m.group(1)) == host_mib and kept_kib % 2048 == 0 and 2048 <= kept_kib <= 16 * 1024
+    assert home_mib == host_mib - kept_kib // 1024
+    return home_mib
+
 def virt_build(built_image: Callable[[str], BuildResult]) -> BuildResult:
     return built_image("qemu-virt")
 
@@ -77,7 +86,7 @@ def _check_linux(result: RunResult, cpus: int) -> None:
     assert f"pyhv-guest: nproc={cpus}" in result.lines
     mem = re.search(r"pyhv-guest: MemTotal:\s+(\d+) kB", text)
     assert mem is not None
-    guest_ram_kib = (RAM_MIB - PYHV_RESERVED_MIB) * 1024
+    guest_ram_kib = _guest_ram_mib(text, RAM_MIB) * 1024
     # MemTotal is the guest RAM minus what the kernel keeps for itself (its image, page tables, ...).
     assert guest_ram_kib * 0.85 < int(mem.group(1)) <= guest_ram_kib
     assert re.search(rf"atomic-counter: threads={cpus} pinned={cpus} total=(\d+) expected=\1 ok", text)
