@@ -9,14 +9,16 @@
 # recovery (a retransmit, or queued behind a lost frame on the in-order stream): it is never a sample, so a
 # round trip floor (min_rtt) is only ever learned from a round with an undelayed-looking probe.
 #
-# The register belongs to the EL2 code: it is written through the ClockOps slot (CLOCK_SYSREG_OPS writes
-# CNTVOFF_EL2 directly; the vCPU context switch may install its own).
+# The register belongs to the EL2 code: it is written through the ClockOps slot. CLOCK_SYSREG_OPS hands the
+# value to pyhv/core/clock.py, the node's one CNTVOFF that every CPU loads before it enters the guest
+# (written to this CPU's register at once while no guest runs); the simulator installs its own.
 
 from typing import Callable, Final
 
-from pyhv.lang import Ops, OpsSlot, Static, Struct, addr_of, i64, struct_at, sysreg_write, u8, u16, u32, u64
+from pyhv.lang import Ops, OpsSlot, Static, Struct, addr_of, i64, struct_at, u8, u16, u32, u64
 
 from pyhv.arch.timer import timer_now
+from pyhv.core.clock import clock_set_cntvoff
 from pyhv.cluster.table import ROLE_BOOTSTRAP, cluster_cfg, ticks_from_us
 from pyhv.cluster.transport import transport_send
 from pyhv.cluster.wire import MSG_CLOCK_PROBE, MSG_CLOCK_REPLY
@@ -30,7 +32,9 @@ class ClockOps(Ops):
 
 
 def _write_cntvoff(v: u64) -> None:
-    sysreg_write("cntvoff_el2", v)
+    # Refused only if it would move a running guest's counter back, which _apply never asks for once
+    # clocksync_guest_started was called.
+    clock_set_cntvoff(v)
 
 
 CLOCK_SYSREG_OPS: Final = ClockOps(set_cntvoff=_write_cntvoff)
