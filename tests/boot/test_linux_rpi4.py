@@ -33,8 +33,6 @@ TESTS = "atomic,mem,timer"
 pytestmark = pytest.mark.qemu
 
 
-@pytest.fixture(scope="session")
-
 def _guest_ram_mib(text: str, host_mib: int) -> int:
     """Guest RAM from pyhv's layout line (the reservation is sized at boot, pyhv/core/vmlayout.py)."""
     m = re.search(r"vm: host RAM (\d+) MiB: pyhv keeps (\d+) KiB, guest home (\d+) MiB", text)
@@ -44,6 +42,8 @@ def _guest_ram_mib(text: str, host_mib: int) -> int:
     assert home_mib == host_mib - kept_kib // 1024
     return home_mib
 
+
+@pytest.fixture(scope="session")
 def rpi4_build(built_image: Callable[[str], BuildResult]) -> BuildResult:
     return built_image("rpi4")
 

@@ -16,7 +16,7 @@ from compiler.build import BuildResult
 from pyhv.host.payload import guest_qemu_args, write_payload
 from pyhv.host.qemu import RunOptions, RunResult, run_target
 
-from guest_images import BAD_GUEST, HELLO_GUEST, assemble, linux_guest
+from guest_images import BAD_GUEST, HELLO_GUEST, TIMER_GUEST, assemble, linux_guest
 
 REPO = Path(__file__).resolve().parents[2]
 RAM = "512M"
@@ -27,8 +27,6 @@ TESTS = "atomic,mem,timer"
 pytestmark = pytest.mark.qemu
 
 
-@pytest.fixture(scope="session")
-
 def _guest_ram_mib(text: str, host_mib: int) -> int:
     """Guest RAM from pyhv's layout line (the reservation is sized at boot, pyhv/core/vmlayout.py)."""
     m = re.search(r"vm: host RAM (\d+) MiB: pyhv keeps (\d+) KiB, guest home (\d+) MiB", text)
@@ -38,6 +36,8 @@ def _guest_ram_mib(text: str, host_mib: int) -> int:
     assert home_mib == host_mib - kept_kib // 1024
     return home_mib
 
+
+@pytest.fixture(scope="session")
 def virt_build(built_image: Callable[[str], BuildResult]) -> BuildResult:
     return built_image("qemu-virt")
 
@@ -69,6 +69,20 @@ def test_a_misbehaving_guest_gets_answers_and_pyhv_keeps_running(virt_build: Bui
     pyhv_log = log.read_text()
     assert "no device, abort injected" in pyhv_log and "pyhv: the guest powered off" in pyhv_log
     assert "PANIC" not in pyhv_log
+
+
+def test_a_bare_metal_guest_sees_both_el1_timers_with_their_level_semantics(virt_build: BuildResult,
+                                                                           tmp_path: Path) -> None:
+    # The trapped physical counter and timer (vptimer) and a guest that masks its timers with IMASK in the
+    # handler (issue 13 item 2): each timer interrupts exactly once (see TIMER_GUEST for the letters).
+    kernel = tmp_path / "timers.bin"
+    kernel.write_bytes(assemble(TIMER_GUEST))
+    payload = write_payload(tmp_path / "payload.bin", kernel, None, "")
+    log = tmp_path / "pyhv.log"
+    result = _run(virt_build, ("-serial", f"file:{log}", "-initrd", str(payload)), 3, 1, 30.0)
+    assert result.ok, result.output
+    assert "CTIPV" in result.lines, result.output[-2000:]
+    assert "RAZ/WI" not in log.read_text()
 
 
 def _linux(build: BuildResult, tmp_path: Path, gic: int, cpus: int) -> RunResult:

@@ -24,8 +24,6 @@ RAM_MIB = 512
 BOOT_TIMEOUT_S = 40.0
 
 
-@pytest.fixture(scope="module")
-
 def _guest_ram_mib(text: str, host_mib: int) -> int:
     """Guest RAM from pyhv's layout line (the reservation is sized at boot, pyhv/core/vmlayout.py)."""
     m = re.search(r"vm: host RAM (\d+) MiB: pyhv keeps (\d+) KiB, guest home (\d+) MiB", text)
@@ -35,6 +33,8 @@ def _guest_ram_mib(text: str, host_mib: int) -> int:
     assert home_mib == host_mib - kept_kib // 1024
     return home_mib
 
+
+@pytest.fixture(scope="module")
 def guest_run(tmp_path_factory: pytest.TempPathFactory, built_image: Callable[[str], BuildResult]) -> RunResult:
     kernel, initrd = GUEST_DIR / "Image", GUEST_DIR / "initramfs.cpio"
     if not (kernel.is_file() and initrd.is_file()):
