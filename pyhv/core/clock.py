@@ -64,6 +64,11 @@ def clock_generation() -> u32:
     return _node.get().generation.load(ACQUIRE)
 
 
+def clock_guest_running() -> bool:
+    # A vCPU of this node has entered the guest: CNTVOFF is forward-only from now on.
+    return _node.get().guest_started.load(ACQUIRE) == 1
+
+
 def clock_stats() -> ClockNode:
     return _node.get()
 
