@@ -1,5 +1,7 @@
 # EL2 configuration of a CPU that runs a vCPU (ARM DDI 0487: D13.2.47 HCR_EL2, D13.2.x VPIDR_EL2 /
-# VMPIDR_EL2, D12.9 CNTHCTL_EL2 / CNTVOFF_EL2, D13.2.31 CPTR_EL2). One physical CPU runs one vCPU for the
+# VMPIDR_EL2, D12.9 CNTHCTL_EL2 / CNTVOFF_EL2, D13.2.31 CPTR_EL2).
+# CNTHCTL_EL2 = 0: the guest's physical counter and EL1 physical timer trap (emulated in guest time by
+# pyhv/vdev/vptimer.py); CNTVOFF_EL2 is the node's one value (pyhv/core/clock.py). One physical CPU runs one vCPU for the
 # VM's lifetime (pinned 1:1), so the guest's EL1 registers simply live in the CPU: nothing is switched.
 #
 # HCR_EL2 for a guest — the traps we need and no more:
@@ -32,6 +34,7 @@ HCR_GUEST: Final = HCR_VM | HCR_SWIO | HCR_FMO | HCR_IMO | HCR_AMO | HCR_TSC | H
 
 CNTHCTL_EL1PCTEN: Final = u64(1 << 0)     # EL1/EL0 may read the physical counter
 CNTHCTL_EL1PCEN: Final = u64(1 << 1)      # EL1/EL0 may use the EL1 physical timer
+CNTHCTL_GUEST: Final = u64(0)             # neither: both trap (pyhv/vdev/vptimer.py; no CNTPOFF in ARMv8.0)
 CPTR_EL2_RES1: Final = u64(0x33FF)        # bits 13:12 and 9:0; TFP (10), TTA (20), TCPAC (31) clear: no traps
 VMPIDR_RES1: Final = u64(1 << 31)
 PMCR_N_SHIFT: Final = 11                  # PMCR_EL0.N[15:11]: event counters implemented
@@ -53,7 +56,7 @@ def el2_vm_cpu_setup(guest_mpidr: u64, cntvoff: u64) -> None:
     # Everything but stage 2 (stage2_install) for the vCPU with affinity `guest_mpidr` on this CPU.
     sysreg_write("vpidr_el2", sysreg_read("midr_el1"))
     sysreg_write("vmpidr_el2", VMPIDR_RES1 | guest_mpidr)
-    sysreg_write("cnthctl_el2", CNTHCTL_EL1PCTEN | CNTHCTL_EL1PCEN)
+    sysreg_write("cnthctl_el2", CNTHCTL_GUEST)
     sysreg_write("cntvoff_el2", cntvoff)
     sysreg_write("cptr_el2", CPTR_EL2_RES1)
     sysreg_write("hstr_el2", u64(0))

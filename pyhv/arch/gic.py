@@ -25,6 +25,7 @@ class GicOps(Ops):
     enable_sgi: Callable[[u32, u8], None]   # (intid 0-15, priority) on the calling CPU
     send_sgi: Callable[[u64, u32], None]    # (target CPU's MPIDR affinity, intid 0-15)
     enable_spi: Callable[[u32, u8], None]   # (intid 32+, priority) level-sensitive, routed to the calling CPU
+    disable_ppi: Callable[[u32], None]      # (intid 16-31) on the calling CPU: a level PPI pyhv forwards
 
 
 _gic: Final = OpsSlot(GicOps)
@@ -44,6 +45,12 @@ def gic_init_cpu() -> None:
 
 def gic_enable_ppi(intid: u32, prio: u8) -> None:
     _gic.get().enable_ppi(intid, prio)
+
+
+def gic_disable_ppi(intid: u32) -> None:
+    # Stop taking PPI `intid` on this CPU (gic_enable_ppi undoes it). vtimer.py holds a timer PPI off while
+    # the guest's virtual line is up instead of masking the timer itself, so the guest's IMASK stays its own.
+    _gic.get().disable_ppi(intid)
 
 
 def gic_ack() -> u32:

@@ -3,9 +3,11 @@
 #
 #   ISS: 21-20 Op0 | 19-17 Op2 | 16-14 Op1 | 13-10 CRn | 9-5 Rt | 4-1 CRm | 0 Direction (1 = read)
 #
-# With HCR_EL2 as el2.py sets it, the only system registers that trap are the GICv3 SGI generators
-# (ICC_SGI1R_EL1, ICC_ASGI1R_EL1, ICC_SGI0R_EL1: HCR_EL2.IMO/FMO). Anything else that traps is answered
-# read-as-zero / write-ignored with a rate-limited warning, never a panic.
+# With HCR_EL2 and CNTHCTL_EL2 as el2.py sets them, the system registers that trap are the GICv3 SGI
+# generators (ICC_SGI1R_EL1, ICC_ASGI1R_EL1, ICC_SGI0R_EL1: HCR_EL2.IMO/FMO), the physical counter
+# (CNTPCT_EL0: EL1PCTEN = 0) and the EL1 physical timer (CNTP_CTL/CVAL/TVAL_EL0: EL1PCEN = 0), emulated by
+# pyhv/vdev/vptimer.py. Anything else that traps is answered read-as-zero / write-ignored with a
+# rate-limited warning, never a panic.
 
 from typing import Final
 
@@ -15,6 +17,10 @@ SYSREG_READ: Final = u32(1)             # Direction bit
 SYSREG_KEY_ICC_SGI1R: Final = u32(0x30_0CB5)      # S3_0_C12_C11_5
 SYSREG_KEY_ICC_ASGI1R: Final = u32(0x31_0CB6)     # S3_1_C12_C11_6
 SYSREG_KEY_ICC_SGI0R: Final = u32(0x32_0CB7)      # S3_2_C12_C11_7
+SYSREG_KEY_CNTPCT: Final = u32(0x33_0E01)         # S3_3_C14_C0_1  CNTPCT_EL0
+SYSREG_KEY_CNTP_TVAL: Final = u32(0x33_0E20)      # S3_3_C14_C2_0  CNTP_TVAL_EL0
+SYSREG_KEY_CNTP_CTL: Final = u32(0x33_0E21)       # S3_3_C14_C2_1  CNTP_CTL_EL0
+SYSREG_KEY_CNTP_CVAL: Final = u32(0x33_0E22)      # S3_3_C14_C2_2  CNTP_CVAL_EL0
 
 
 class SysregAccess(Struct):

@@ -9,14 +9,16 @@
 # recovery (a retransmit, or queued behind a lost frame on the in-order stream): it is never a sample, so a
 # round trip floor (min_rtt) is only ever learned from a round with an undelayed-looking probe.
 #
-# The register belongs to the EL2 code: it is written through the ClockOps slot (CLOCK_SYSREG_OPS writes
-# CNTVOFF_EL2 directly; the vCPU context switch may install its own).
+# The register belongs to the EL2 code: it is written through the ClockOps slot. CLOCK_SYSREG_OPS hands the
+# value to pyhv/core/clock.py, the node's one CNTVOFF that every CPU loads before it enters the guest
+# (written to this CPU's register at once while no guest runs); the simulator installs its own.
 
 from typing import Callable, Final
 
-from pyhv.lang import Ops, OpsSlot, Static, Struct, addr_of, i64, struct_at, sysreg_write, u8, u16, u32, u64
+from pyhv.lang import Ops, OpsSlot, Static, Struct, addr_of, i64, struct_at, u8, u16, u32, u64
 
 from pyhv.arch.timer import timer_now
+from pyhv.core.clock import clock_guest_running, clock_set_cntvoff
 from pyhv.cluster.table import ROLE_BOOTSTRAP, cluster_cfg, ticks_from_us
 from pyhv.cluster.transport import transport_send
 from pyhv.cluster.wire import MSG_CLOCK_PROBE, MSG_CLOCK_REPLY
@@ -30,7 +32,9 @@ class ClockOps(Ops):
 
 
 def _write_cntvoff(v: u64) -> None:
-    sysreg_write("cntvoff_el2", v)
+    # Refused only if it would move a running guest's counter back, which _apply never asks for once a
+    # vCPU entered the guest (_guest_started).
+    clock_set_cntvoff(v)
 
 
 CLOCK_SYSREG_OPS: Final = ClockOps(set_cntvoff=_write_cntvoff)
@@ -109,6 +113,11 @@ def clocksync_guest_started() -> None:
     _clk.get().guest_started = u32(1)
 
 
+def _guest_started(st: ClockState) -> bool:
+    # Either told so, or a vCPU of this node has run (pyhv/core/clock.py): never step the guest back.
+    return st.guest_started == 1 or clock_guest_running()
+
+
 def clocksync_synced() -> bool:
     return _clk.get().synced == 1
 
@@ -165,7 +174,7 @@ def clock_probe_handler(src: u16, req_id: u32, payload: u64, length: u32) -> Non
         if m.lead > already:
             step = m.lead - already
             st.advance_total += step
-            if st.guest_started == 1:
+            if _guest_started(st):
                 st.steps += 1
             _program(st.cntvoff - step)
     r = ClockReplyMsg()
@@ -215,7 +224,7 @@ def _apply(st: ClockState) -> None:
         st.rejected += 1
         return
     want = st.best_offset
-    if st.synced == 0 or st.guest_started == 0:
+    if st.synced == 0 or not _guest_started(st):
         _program(want)
         st.synced = u32(1)
         st.lead = u64(0)

@@ -7,10 +7,11 @@
 #       data / instruction abort (0x24 / 0x20) ─> guestfault_abort (pyhv/core/guestfault.py): RAM fault ─>
 #           GuestMemFaultOps (DSM), retried; else MMIO decode ─> mmio_dispatch | injected data/prefetch abort
 #       HVC (0x16) / SMC (0x17) ─> smccc_handle (vPSCI) ─> x0, and resume / vCPU off / halt
-#       MSR/MRS (0x18) ─> sysreg_trap_decode ─> vgicv3_sgi_write (ICC_SGI*R_EL1) | RAZ/WI
+#       MSR/MRS (0x18) ─> sysreg_trap_decode ─> vgicv3_sgi_write (ICC_SGI*R_EL1) | vptimer (CNTPCT, CNTP_*)
+#                        | RAZ/WI
 #       WFI (0x01) ─> wfx_handle (docs/wfi-policy.md)
-#       IRQ ─> ack the physical GIC: vtimer 27 / maintenance 25 / EL2 timer 26 / wake-up SGI ─> EOI
-#     vtimer_resample ─> vgic_flush_to_lrs ─> eret (vectors.S)
+#       IRQ ─> ack the physical GIC: vtimer 27 / ptimer 30 / maintenance 25 / EL2 timer 26 / kick SGI ─> EOI
+#     clock_reload (node CNTVOFF) ─> vtimer_resample ─> vgic_flush_to_lrs ─> eret (vectors.S)
 # With HCR_EL2 as pyhv/arch/el2.py sets it (TGE, TID*, TVM, TSW, API/APK-relevant features absent on the
 # Cortex-A72, MDCR_EL2.TDE clear) no other synchronous class is routed to EL2: UNDEF, SVC, BRK, debug, PC and
 # SP alignment faults are taken at EL1 by the hardware itself. An exception class that still arrives (a
@@ -37,6 +38,7 @@ from pyhv.arch.sysreg_trap import (
 from pyhv.arch.timer import TIMER_HYP_PPI, timer_handle_irq
 from pyhv.arch.traps import trap_device_irq
 from pyhv.core.guestfault import guestfault_abort
+from pyhv.core.clock import clock_cpu_enter, clock_reload
 from pyhv.core.ratelimit import RateLimit, ratelimit_allow
 from pyhv.core.smccc import smccc_handle
 from pyhv.core.vmstate import vm_config
@@ -49,7 +51,8 @@ from pyhv.vdev.vgic_lr import (
     vgic_cpu_init, vgic_flush_to_lrs, vgic_lr_used, vgic_maintenance, vgic_sync_from_lrs,
 )
 from pyhv.vdev.vgicv3_sysreg import vgicv3_sgi_write
-from pyhv.vdev.vtimer import vtimer_fire, vtimer_init, vtimer_resample
+from pyhv.vdev.vptimer import vptimer_handles, vptimer_read, vptimer_rebase, vptimer_write
+from pyhv.vdev.vtimer import VTIMER_PHYS_PPI, vtimer_fire, vtimer_fire_phys, vtimer_init, vtimer_resample
 
 A64_INSN_BYTES: Final = u64(4)
 VCPU_WARN_BURST: Final = u32(10)        # guest-misbehaviour warnings per second
@@ -109,7 +112,7 @@ def vcpu_run(vcpu: u32, entry: u64, x0: u64) -> None:
     c.running = True
     cfg = vm_config()
     stage2_install()
-    el2_vm_cpu_setup(cfg.vcpus[vcpu].mpidr, u64(0))
+    el2_vm_cpu_setup(cfg.vcpus[vcpu].mpidr, clock_cpu_enter())      # the node's CNTVOFF (core/clock.py)
     tlbi("vmalls12e1")
     dsb("nsh")
     isb()
@@ -117,6 +120,7 @@ def vcpu_run(vcpu: u32, entry: u64, x0: u64) -> None:
     vtimer_init(vcpu)
     gic_enable_ppi(VGIC_MAINT_PPI, GIC_PRIO_DEFAULT)
     gic_enable_ppi(VGIC_VTIMER_PPI, GIC_PRIO_DEFAULT)
+    gic_enable_ppi(VTIMER_PHYS_PPI, GIC_PRIO_DEFAULT)
     gic_enable_ppi(TIMER_HYP_PPI, GIC_PRIO_DEFAULT)
     gic_enable_sgi(VCPU_KICK_SGI, GIC_PRIO_DEFAULT)
     f = TrapFrame()
@@ -163,6 +167,12 @@ def _sysreg(f: TrapFrame, vcpu: u32, iss: u32) -> None:
     if not a.is_read and (a.key == SYSREG_KEY_ICC_ASGI1R or a.key == SYSREG_KEY_ICC_SGI0R):
         vgicv3_sgi_write(vcpu, value, False)
         return
+    if vptimer_handles(a.key):          # CNTPCT_EL0, CNTP_*_EL0: the guest's physical counter and timer
+        if not a.is_read:
+            vptimer_write(a.key, value)
+        elif a.rt != 31:
+            f.x[a.rt] = vptimer_read(a.key)
+        return
     if _warn_ok():
         kprint("vcpu %u: trapped %s of system register key 0x%x: RAZ/WI\n", vcpu,
                "read" if a.is_read else "write", a.key)
@@ -183,6 +193,8 @@ def _sync(vcpu: u32) -> bool:
 def _entry_tail(vcpu: u32, synced: bool) -> None:
     # Last thing before every return to the guest. When the LRs are empty and nothing is queued, the flush
     # is skipped; an interrupt queued concurrently by another CPU comes with a kick, i.e. another exit.
+    if clock_reload():                  # the node's CNTVOFF moved (a clock step kicks every CPU)
+        vptimer_rebase()
     vtimer_resample(vcpu)
     if synced or vgic_state().vcpus[vcpu].ap_count != 0:
         vgic_flush_to_lrs(vcpu)
@@ -220,6 +232,8 @@ def vcpu_trap_sync(f: TrapFrame) -> None:
 def _host_irq(vcpu: u32, intid: u32) -> None:
     if intid == VGIC_VTIMER_PPI:
         vtimer_fire(vcpu)
+    elif intid == VTIMER_PHYS_PPI:
+        vtimer_fire_phys(vcpu)
     elif intid == VGIC_MAINT_PPI:
         vgic_maintenance(vcpu)
     elif intid == TIMER_HYP_PPI:

@@ -5,16 +5,17 @@
 # Host RAM (QEMU virt, -m M)                       Guest IPA map (vmconfig.py, QEMU virt's own layout)
 #   ram_base            +-----------------------+    0x0800_0000 GICD, GICR (v3) / GICC -> host GICV (v2)
 #   ram_base + 2 MiB    | pyhv image, stacks    |    0x0900_0000 PL011 (emulated, SPI 1)
-#   _end (8 KiB align)  | stage-2 table pool    |    (sized from the guest IPA space: stage2_pool_pages_for)    0x4000_0000 RAM: M - VM_RESERVED_BYTES
-#   ram_base + 16 MiB   +-----------------------+ <- IPA 0x4000_0000 (2 MiB aligned: block mappings)
+#   _end (8 KiB align)  | stage-2 table pool    |    0x4000_0000 RAM: M - reserved
+#   + reserved (2 MiB)  +-----------------------+ <- IPA 0x4000_0000 (2 MiB aligned: block mappings)
 #                       | guest RAM             |      kernel at IPA 0x4020_0000 (+ text_offset), initrd
 #                       |  (payload, host DTB   |      after it, DTB at the next 2 MiB boundary
 #                       |   sit here until the  |
 #                       |   guest overwrites)   |
 #   ram_base + M        +-----------------------+
 #
-# pyhv's reservation is the first VM_RESERVED_BYTES (16 MiB) of host RAM, so the guest's MemTotal is about
-# M - 16 MiB minus what the kernel itself reserves. The payload is copied out forwards: every destination
+# pyhv's reservation is sized at boot (vmlayout.py: up to _end plus the stage-2 pool, rounded up to 2 MiB,
+# printed as "vm: host RAM ..."), so the guest's MemTotal is about M minus that minus what the kernel itself
+# reserves. The payload is copied out forwards: every destination
 # lies below its source (checked), so no part is overwritten before it was copied.
 
 from typing import Final
@@ -47,6 +48,7 @@ from pyhv.core.vmconfig import (
     CLUSTERINFO_SIZE, GIC_DIST_SIZE, GICV2_CPU_SIZE, UART_SIZE, VMCFG_OK, vmconfig_gic_redist_size,
     VmConfig, vmconfig_set_bootargs_at, vmconfig_single_node, vmconfig_validate,
 )
+from pyhv.core.vmlayout import VMLAYOUT_OK, NodeLayout, vm_layout_node, vm_layout_print
 from pyhv.core.vmstate import vm_ipa_to_host, vm_state
 from pyhv.core.vpsci import (
     VPSCI_RET_INTERNAL_FAILURE, VPSCI_RET_SUCCESS, VcpuPowerOps, VpsciBoot, vpsci_init, vpsci_set_power_ops,
@@ -66,9 +68,7 @@ from pyhv.vdev.vpl011 import VPL011_DEVICE, Vpl011Ops, vpl011_reset, vpl011_set_
 # A user module outside pyhv/ (docs/writing-a-module.md): the compiler finds it from the repository root.
 from examples.clusterinfo.clusterinfo import CLUSTERINFO_DEVICE, clusterinfo_reset
 
-VM_RESERVED_BYTES: Final = u64(16 << 20)    # host RAM kept by pyhv (image, stacks, stage-2 tables)
 VM_DTB_BYTES: Final = u64(0x10000)          # room for the guest DTB
-SZ_2M: Final = u64(0x200000)
 SZ_8K: Final = u64(0x2000)
 CACHE_LINE_BYTES: Final = u64(64)
 FIRST_SPI: Final = u32(32)
@@ -96,6 +96,7 @@ class VmBoot(Struct):
     image: KernelImage
     payload_base: u64
     payload_size: u64
+    layout: NodeLayout
 
 
 _boot: Final = Static(VmBoot)
@@ -239,10 +240,16 @@ def _gicv2_frame(index: u32) -> u64:
 
 def _setup_memory(info: HostInfo) -> u32:
     st = vm_state()
-    st.ram_host_base = info.ram_base + VM_RESERVED_BYTES
-    if info.ram_size <= VM_RESERVED_BYTES + SZ_2M:
-        kprint("vm: host RAM too small: pyhv keeps the first %u MiB\n", u32(VM_RESERVED_BYTES >> 20))
+    pool = (symbol_addr("_end") + SZ_8K - 1) & ~(SZ_8K - 1)
+    lay = _boot.get().layout
+    # One node: no DSM metadata, no cache pool (the cluster VM passes its own sizes, docs/dsm.md). The
+    # guest's RAM is below the host's, so the stage-2 bound for the host RAM covers it.
+    pool_pages = stage2_pool_pages_for(info.ram_size)
+    if vm_layout_node(info.ram_size, u64(0), u32(1), pool - info.ram_base, u64(pool_pages), u64(0),
+                      lay) != VMLAYOUT_OK:
         return VM_ERR_MEMORY
+    vm_layout_print(lay)
+    st.ram_host_base = info.ram_base + lay.home_offset
     return VM_OK
 
 
@@ -263,8 +270,8 @@ def _setup_stage2(cfg: VmConfig) -> u32:
     pool = (symbol_addr("_end") + SZ_8K - 1) & ~(SZ_8K - 1)
     pages = vm_stage2_pool_pages(cfg)
     if pool + u64(pages) * 4096 > vm_state().ram_host_base:
-        kprint("vm: %u stage-2 table pages do not fit in the first %u MiB pyhv keeps\n", pages,
-               u32(VM_RESERVED_BYTES >> 20))
+        kprint("vm: %u stage-2 table pages do not fit in pyhv's reservation (%u KiB)\n", pages,
+               u32((vm_state().ram_host_base - pool) >> 10))
         return VM_ERR_MEMORY
     stage2_init(pool, pages)
     stage2_install()
@@ -275,7 +282,7 @@ def _setup_config(info: HostInfo, console_base: u64) -> u32:
     st = vm_state()
     b = _boot.get()
     cfg = st.cfg
-    ram = (info.ram_size - VM_RESERVED_BYTES) & ~(SZ_2M - 1)
+    ram = b.layout.home_bytes
     vmconfig_single_node(cfg, info.ncpus, info.ncpus, ram, gic_version())
     if b.payload.bootargs_size != 0:
         vmconfig_set_bootargs_at(cfg, b.payload.bootargs_addr, u32(b.payload.bootargs_size))

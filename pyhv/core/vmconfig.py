@@ -13,7 +13,11 @@
 #   0x0900_0000  PL011 (4 KiB), SPI 1
 #   0x0A00_0000  virtio-mmio slots (512 B each), SPI 16 + slot
 #   0x0A10_0000  pyhv cluster info (4 KiB, examples/clusterinfo; free in QEMU virt's map too)
-#   0x4000_0000  RAM
+#   0x4000_0000  RAM: one region per cluster node, contiguous, in node order (vmconfig_cluster.py), all
+#                below VM_RAM_WINDOW_END (256 GiB)
+#   0x40_0000_0000  hot-add window (256 GiB, VM_HOTPLUG_*): reserved for a future virtio-mem region (RAM of
+#                nodes that join a running VM); nothing is mapped there today
+#   0x80_0000_0000 .. 0xFF_FFFF_FFFF (40-bit IPA): unused
 
 from typing import Annotated, Final
 
@@ -45,6 +49,9 @@ VM_VIRTIO_BASE: Final = u64(0x0A000000)
 VM_VIRTIO_SPI: Final = u32(16)
 VM_CLUSTERINFO_BASE: Final = u64(0x0A100000)
 VM_RAM_BASE: Final = u64(0x40000000)
+VM_RAM_WINDOW_END: Final = u64(0x4000000000)     # guest RAM regions end at or below 256 GiB
+VM_HOTPLUG_BASE: Final = u64(0x4000000000)       # hot-add window (virtio-mem later)
+VM_HOTPLUG_SIZE: Final = u64(0x4000000000)       # 256 GiB
 VM_NR_SPIS: Final = u32(64)
 
 # vmconfig_validate results
@@ -58,6 +65,7 @@ VMCFG_ERR_MPIDR: Final = u32(6)          # duplicate MPIDR
 VMCFG_ERR_NUMA: Final = u32(7)           # bad node count, node id or distance
 VMCFG_ERR_SPI: Final = u32(8)            # SPI out of range or shared
 VMCFG_ERR_CAPACITY: Final = u32(9)       # a count exceeds its VM_MAX_* array
+VMCFG_ERR_TABLE: Final = u32(10)         # the cluster table does not describe a VM (vmconfig_cluster.py)
 
 
 class VmVcpu(Struct):
@@ -108,6 +116,8 @@ class VmConfig(Struct):
     dtb_ipa: u64
     dtb_size_bytes: u64
     clusterinfo_base: u64                           # examples/clusterinfo window; 0: absent
+    hotplug_base: u64                               # reserved hot-add IPA window (no mapping yet); 0: none
+    hotplug_size_bytes: u64
 
 
 def vmconfig_mpidr(node: u32, cpu: u32) -> u64:
@@ -224,18 +234,9 @@ def vmconfig_gic_redist_size(cfg: VmConfig) -> u64:
     return GICV3_REDIST_SIZE * u64(cfg.max_vcpus)
 
 
-def vmconfig_single_node(cfg: VmConfig, nr_vcpus: u32, max_vcpus: u32, ram_size_bytes: u64,
-                         gic_version: u32) -> None:
-    # Today's VM: one node, vCPUs 0..max_vcpus-1 on node 0 (present: the first nr_vcpus), one RAM region
-    # at VM_RAM_BASE, one NUMA node, the default IPA map (cluster info included), no virtio slot, empty
-    # bootargs.
-    # Call vmconfig_validate afterwards: out-of-range arguments are reported there.
-    for i in range(u32(0), max_vcpus if max_vcpus < VM_MAX_VCPUS else VM_MAX_VCPUS):
-        vmconfig_add_vcpu(cfg, u32(0), u32(i), u32(0))
-    cfg.max_vcpus = max_vcpus
-    cfg.nr_vcpus = nr_vcpus
-    vmconfig_set_numa_nodes(cfg, u32(1))
-    vmconfig_add_mem(cfg, VM_RAM_BASE, ram_size_bytes, u32(0))
+def vmconfig_set_devices(cfg: VmConfig, gic_version: u32) -> None:
+    # The default IPA map's devices (table above), cluster info and the hot-add window included; no virtio
+    # slot, empty bootargs.
     cfg.gic_version = gic_version
     cfg.nr_spis = VM_NR_SPIS
     cfg.gicd_base = VM_GICD_BASE
@@ -244,14 +245,30 @@ def vmconfig_single_node(cfg: VmConfig, nr_vcpus: u32, max_vcpus: u32, ram_size_
     cfg.uart_base = VM_UART_BASE
     cfg.uart_spi = VM_UART_SPI
     cfg.clusterinfo_base = VM_CLUSTERINFO_BASE
+    cfg.hotplug_base = VM_HOTPLUG_BASE
+    cfg.hotplug_size_bytes = VM_HOTPLUG_SIZE
     cfg.bootargs[0] = u8(0)
+
+
+def vmconfig_single_node(cfg: VmConfig, nr_vcpus: u32, max_vcpus: u32, ram_size_bytes: u64,
+                         gic_version: u32) -> None:
+    # Today's VM: one node, vCPUs 0..max_vcpus-1 on node 0 (present: the first nr_vcpus), one RAM region
+    # at VM_RAM_BASE, one NUMA node, the default IPA map (vmconfig_set_devices).
+    # Call vmconfig_validate afterwards: out-of-range arguments are reported there.
+    for i in range(u32(0), max_vcpus if max_vcpus < VM_MAX_VCPUS else VM_MAX_VCPUS):
+        vmconfig_add_vcpu(cfg, u32(0), u32(i), u32(0))
+    cfg.max_vcpus = max_vcpus
+    cfg.nr_vcpus = nr_vcpus
+    vmconfig_set_numa_nodes(cfg, u32(1))
+    vmconfig_add_mem(cfg, VM_RAM_BASE, ram_size_bytes, u32(0))
+    vmconfig_set_devices(cfg, gic_version)
 
 
 # --- validation ---------------------------------------------------------------------------------------------
 
 class _Ranges(Struct):
     n: u32
-    r: Annotated[Array[VmRange], 32]     # RAM regions + GICD + GICC/GICR + UART + virtio slots + cluster info
+    r: Annotated[Array[VmRange], 32]     # RAM + GICD + GICC/GICR + UART + virtio + cluster info + hot-add
 
 
 def _push_range(ranges: _Ranges, base: u64, size_bytes: u64) -> None:
@@ -351,6 +368,8 @@ def _validate_overlaps(cfg: VmConfig) -> u32:
         _push_range(rs, cfg.virtio[i].base, VIRTIO_MMIO_SIZE)
     if cfg.clusterinfo_base != 0:
         _push_range(rs, cfg.clusterinfo_base, CLUSTERINFO_SIZE)
+    if cfg.hotplug_size_bytes != 0:
+        _push_range(rs, cfg.hotplug_base, cfg.hotplug_size_bytes)
     for i in range(u32(0), rs.n):
         a = rs.r[i]
         if a.base + a.size_bytes < a.base:

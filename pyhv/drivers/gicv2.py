@@ -96,6 +96,12 @@ def gicv2_enable_ppi(intid: u32, prio: u8) -> None:
     mmio_write32(st.gicd + GICD_ISENABLER, u32(1) << intid)
 
 
+def gicv2_disable_ppi(intid: u32) -> None:
+    if intid < 16 or intid > 31:
+        panic("gicv2: disable_ppi with an INTID outside 16-31")
+    mmio_write32(_gicv2.get().gicd + GICD_ICENABLER, u32(1) << intid)     # word 0 is banked per CPU
+
+
 def gicv2_enable_sgi(intid: u32, prio: u8) -> None:
     if intid > 15:
         panic("gicv2: enable_sgi with an INTID outside 0-15")
@@ -152,4 +158,5 @@ GICV2_OPS: Final = GicOps(
     probe=gicv2_probe, init_dist=gicv2_init_dist, init_cpu=gicv2_init_cpu, enable_ppi=gicv2_enable_ppi,
     ack=gicv2_ack, eoi=gicv2_eoi, nr_irqs=gicv2_nr_irqs, version=gicv2_version,
     enable_sgi=gicv2_enable_sgi, send_sgi=gicv2_send_sgi, enable_spi=gicv2_enable_spi,
+    disable_ppi=gicv2_disable_ppi,
 )

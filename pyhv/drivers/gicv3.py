@@ -158,6 +158,12 @@ def gicv3_enable_ppi(intid: u32, prio: u8) -> None:
     mmio_write32(sgi + GICR_ISENABLER0, u32(1) << intid)
 
 
+def gicv3_disable_ppi(intid: u32) -> None:
+    if intid < 16 or intid > 31:
+        panic("gicv3: disable_ppi with an INTID outside 16-31")
+    mmio_write32(_gicv3_cpu.get().rd + GICR_SGI_BASE + GICR_ICENABLER0, u32(1) << intid)
+
+
 def gicv3_enable_sgi(intid: u32, prio: u8) -> None:
     if intid > 15:
         panic("gicv3: enable_sgi with an INTID outside 0-15")
@@ -210,4 +216,5 @@ GICV3_OPS: Final = GicOps(
     probe=gicv3_probe, init_dist=gicv3_init_dist, init_cpu=gicv3_init_cpu, enable_ppi=gicv3_enable_ppi,
     ack=gicv3_ack, eoi=gicv3_eoi, nr_irqs=gicv3_nr_irqs, version=gicv3_version,
     enable_sgi=gicv3_enable_sgi, send_sgi=gicv3_send_sgi, enable_spi=gicv3_enable_spi,
+    disable_ppi=gicv3_disable_ppi,
 )

@@ -105,3 +105,150 @@ vectors:
     msr elr_el1, x10
     eret
 """
+
+
+# A guest that checks its EL1 timers (pyhv/vdev/vptimer.py, vtimer.py) and prints one letter per check passed:
+#   C  the physical counter lies between two reads of the virtual counter (both are the guest's time)
+#   T  CNTP_TVAL = 100000 gives a CVAL 1..100000 ticks ahead of the physical counter
+#   I  with IMASK set, ISTATUS rises by polling once the counter passes CVAL (no interrupt needed)
+#   P  the physical timer interrupts once (INTID 30) when its handler masks it with IMASK, CVAL left behind
+#   V  the same for the virtual timer (INTID 27): no interrupt storm (issue 13 item 2)
+# GICv3 set-up: GICD_CTLR ARE + Group 1, redistributor 0 awake, PPIs 27/30 group 1, priority 0x80 (word
+# writes: pyhv's GICR_IPRIORITYR does not take byte accesses yet), enabled;
+# ICC_SRE/PMR/IGRPEN1 by their S3_0_C12 encodings. Each interrupt check waits 20 ms with IRQs open.
+TIMER_GUEST = """
+    ldr x20, =0x09000000
+    adr x0, vectors
+    msr vbar_el1, x0
+    isb
+    mrs x1, cntvct_el0
+    isb
+    mrs x2, cntpct_el0
+    isb
+    mrs x3, cntvct_el0
+    cmp x1, x2
+    b.hi t_tval
+    cmp x2, x3
+    b.hi t_tval
+    mov w4, #0x43
+    str w4, [x20]
+t_tval:
+    ldr x1, =100000
+    msr cntp_tval_el0, x1
+    mrs x2, cntp_cval_el0
+    mrs x3, cntpct_el0
+    sub x4, x2, x3
+    cmp x4, x1
+    b.hi t_poll
+    cbz x4, t_poll
+    mov w4, #0x54
+    str w4, [x20]
+t_poll:
+    mov x1, #3
+    msr cntp_ctl_el0, x1
+    mov x1, #1000
+    msr cntp_tval_el0, x1
+poll:
+    mrs x2, cntp_ctl_el0
+    tbz x2, #2, poll
+    mrs x3, cntpct_el0
+    mrs x4, cntp_cval_el0
+    cmp x3, x4
+    b.lo t_gic
+    mov w4, #0x49
+    str w4, [x20]
+t_gic:
+    mov x1, #0
+    msr cntp_ctl_el0, x1
+    ldr x1, =0x08000000
+    mov w2, #0x12
+    str w2, [x1]
+    ldr x1, =0x080A0000
+    ldr w2, [x1, #0x14]
+    bic w2, w2, #2
+    str w2, [x1, #0x14]
+    ldr x1, =0x080B0000
+    ldr w2, =0x48000000
+    str w2, [x1, #0x80]
+    ldr w3, =0x80808080
+    str w3, [x1, #0x418]
+    str w3, [x1, #0x41c]
+    str w2, [x1, #0x100]
+    mov x2, #1
+    msr s3_0_c12_c12_5, x2
+    isb
+    mov x2, #0xf0
+    msr s3_0_c4_c6_0, x2
+    mov x2, #1
+    msr s3_0_c12_c12_7, x2
+    isb
+    mov x10, #0
+    mov x9, #0
+    mrs x1, cntpct_el0
+    msr cntp_cval_el0, x1
+    mov x1, #1
+    msr cntp_ctl_el0, x1
+    msr daifclr, #2
+    bl wait
+    msr daifset, #2
+    cmp x10, #1
+    b.ne t_virt
+    cmp x9, #30
+    b.ne t_virt
+    mov w4, #0x50
+    str w4, [x20]
+t_virt:
+    mov x10, #0
+    mov x9, #0
+    mrs x1, cntvct_el0
+    msr cntv_cval_el0, x1
+    mov x1, #1
+    msr cntv_ctl_el0, x1
+    msr daifclr, #2
+    bl wait
+    msr daifset, #2
+    cmp x10, #1
+    b.ne done
+    cmp x9, #27
+    b.ne done
+    mov w4, #0x56
+    str w4, [x20]
+done:
+    mov w4, #10
+    str w4, [x20]
+    ldr x0, =0x84000008
+    hvc #0
+hang:
+    b hang
+wait:
+    mrs x5, cntfrq_el0
+    mov x6, #50
+    udiv x5, x5, x6
+    mrs x6, cntvct_el0
+    add x5, x5, x6
+spin:
+    mrs x6, cntvct_el0
+    cmp x6, x5
+    b.lo spin
+    ret
+    .align 11
+vectors:
+    .skip 0x280
+    mrs x11, s3_0_c12_c12_0
+    add x10, x10, #1
+    mov x9, x11
+    cmp x11, #27
+    b.ne not_virt
+    mov x12, #3
+    msr cntv_ctl_el0, x12
+    b eoi
+not_virt:
+    cmp x11, #30
+    b.ne eoi
+    mov x12, #3
+    msr cntp_ctl_el0, x12
+eoi:
+    msr s3_0_c12_c12_1, x11
+    isb
+    eret
+"""

@@ -16,16 +16,25 @@ from compiler.build import BuildResult
 from pyhv.host.payload import guest_qemu_args, write_payload
 from pyhv.host.qemu import RunOptions, RunResult, run_target
 
-from guest_images import BAD_GUEST, HELLO_GUEST, assemble, linux_guest
+from guest_images import BAD_GUEST, HELLO_GUEST, TIMER_GUEST, assemble, linux_guest
 
 REPO = Path(__file__).resolve().parents[2]
 RAM = "512M"
 RAM_MIB = 512
-PYHV_RESERVED_MIB = 16          # VM_RESERVED_BYTES of pyhv/core/vm.py
 LINUX_TIMEOUT_S = 150.0
 TESTS = "atomic,mem,timer"
 
 pytestmark = pytest.mark.qemu
+
+
+def _guest_ram_mib(text: str, host_mib: int) -> int:
+    """Guest RAM from pyhv's layout line (the reservation is sized at boot, pyhv/core/vmlayout.py)."""
+    m = re.search(r"vm: host RAM (\d+) MiB: pyhv keeps (\d+) KiB, guest home (\d+) MiB", text)
+    assert m is not None, text[-3000:]
+    kept_kib, home_mib = int(m.group(2)), int(m.group(3))
+    assert int(m.group(1)) == host_mib and kept_kib % 2048 == 0 and 2048 <= kept_kib <= 16 * 1024
+    assert home_mib == host_mib - kept_kib // 1024
+    return home_mib
 
 
 @pytest.fixture(scope="session")
@@ -62,6 +71,20 @@ def test_a_misbehaving_guest_gets_answers_and_pyhv_keeps_running(virt_build: Bui
     assert "PANIC" not in pyhv_log
 
 
+def test_a_bare_metal_guest_sees_both_el1_timers_with_their_level_semantics(virt_build: BuildResult,
+                                                                           tmp_path: Path) -> None:
+    # The trapped physical counter and timer (vptimer) and a guest that masks its timers with IMASK in the
+    # handler (issue 13 item 2): each timer interrupts exactly once (see TIMER_GUEST for the letters).
+    kernel = tmp_path / "timers.bin"
+    kernel.write_bytes(assemble(TIMER_GUEST))
+    payload = write_payload(tmp_path / "payload.bin", kernel, None, "")
+    log = tmp_path / "pyhv.log"
+    result = _run(virt_build, ("-serial", f"file:{log}", "-initrd", str(payload)), 3, 1, 30.0)
+    assert result.ok, result.output
+    assert "CTIPV" in result.lines, result.output[-2000:]
+    assert "RAZ/WI" not in log.read_text()
+
+
 def _linux(build: BuildResult, tmp_path: Path, gic: int, cpus: int) -> RunResult:
     guest = linux_guest()
     if guest is None:
@@ -77,7 +100,7 @@ def _check_linux(result: RunResult, cpus: int) -> None:
     assert f"pyhv-guest: nproc={cpus}" in result.lines
     mem = re.search(r"pyhv-guest: MemTotal:\s+(\d+) kB", text)
     assert mem is not None
-    guest_ram_kib = (RAM_MIB - PYHV_RESERVED_MIB) * 1024
+    guest_ram_kib = _guest_ram_mib(text, RAM_MIB) * 1024
     # MemTotal is the guest RAM minus what the kernel keeps for itself (its image, page tables, ...).
     assert guest_ram_kib * 0.85 < int(mem.group(1)) <= guest_ram_kib
     assert re.search(rf"atomic-counter: threads={cpus} pinned={cpus} total=(\d+) expected=\1 ok", text)
