@@ -4,12 +4,14 @@
  * arm64 Linux's clocksource takes (counter - last) modulo 2^56, so a counter a little behind the value
  * another CPU last used makes CLOCK_MONOTONIC jump forward by ~1 100 s instead of going back.
  *
- * Usage: clock_migrate [migrations] [bound-ms] [sleep-us] [cpu-list]
+ * Usage: clock_migrate [migrations] [bound-ms] [sleep-us] [cpu-list] [busy]     ("-" keeps a default)
  *   migrations  moves to make, default 100000
  *   bound-ms    the largest allowed forward step of CLOCK_MONOTONIC between two reads beyond what the thread
  *               slept in between, default 50
  *   sleep-us    sleep this long after each move before reading, default 0
  *   cpu-list    e.g. "0,3" (default: every online CPU)
+ *   busy        1: keep every CPU busy with a SCHED_IDLE spinner, so the target of a move is never asleep in
+ *               WFI (waking an idle vCPU is most of a move's cost under TCG); default 0
  * Output:
  *   clock_migrate: migrations=100000 requested=100000 cpus=2 misses=0 decreases=0 max_back_ns=0
  *                  max_jump_us=1234 bound_ms=50 over_bound=0 counter_decreases=0 ms=5678 ok   (one line)
@@ -17,6 +19,7 @@
  * moves landed on their CPU, CLOCK_MONOTONIC and the counter never went back, and no step exceeded the bound.
  */
 #define _GNU_SOURCE
+#include <pthread.h>
 #include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -38,6 +41,19 @@ static uint64_t cntvct(void)
     return v;
 }
 
+static void *spin(void *arg)
+{
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(*(int *)arg, &set);
+    struct sched_param none = {0};
+    pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+    pthread_setschedparam(pthread_self(), SCHED_IDLE, &none);
+    for (volatile unsigned long n = 0;; n = n + 1)
+        ;
+    return NULL;
+}
+
 int main(int argc, char **argv)
 {
     unsigned long requested = argc > 1 ? strtoul(argv[1], NULL, 0) : 100000;
@@ -57,6 +73,12 @@ int main(int argc, char **argv)
         for (int c = 0; c < CPU_SETSIZE; c++)
             if (CPU_ISSET(c, &online))
                 cpus[n++] = c;
+    }
+    int busy = argc > 5 ? atoi(argv[5]) : 0;
+    for (int i = 0; busy && i < n; i++) {
+        pthread_t spinner;
+        if (pthread_create(&spinner, NULL, spin, &cpus[i]) != 0)
+            return 2;
     }
     if (n < 2) {
         printf("clock_migrate: cpus=%d FAIL (needs two CPUs to migrate between)\n", n);
@@ -101,9 +123,9 @@ int main(int argc, char **argv)
     }
     int ok = moves >= requested && decreases == 0 && over == 0 && counter_decreases == 0;
     printf("clock_migrate: migrations=%lu requested=%lu cpus=%d misses=%lu decreases=%lu max_back_ns=%lld "
-           "max_jump_us=%lld bound_ms=%lld over_bound=%lu counter_decreases=%lu ms=%lld %s\n",
+           "max_jump_us=%lld bound_ms=%lld over_bound=%lu counter_decreases=%lu busy=%d ms=%lld %s\n",
            moves, requested, n, misses, decreases, (long long)max_back_ns, (long long)(max_jump_ns / 1000),
-           (long long)(bound_ns / 1000000), over, counter_decreases, (long long)((mono_ns() - start) / 1000000),
+           (long long)(bound_ns / 1000000), over, counter_decreases, busy, (long long)((mono_ns() - start) / 1000000),
            ok ? "ok" : "FAIL");
     return ok ? 0 : 1;
 }

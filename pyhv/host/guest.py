@@ -3,8 +3,10 @@
 Output (cached under build/guest/, never committed):
   Image            Debian's arm64 "cloud" kernel (an uncompressed arm64 Image)
   initramfs.cpio   busybox-static, the kernel modules later issues need (virtio-mmio, virtio-mem, virtio-net,
-                   with their dependencies, loaded by /init), our static test programs from examples/guest/
-                   and an /init that reports what the guest sees and runs the tests.
+                   with their dependencies, loaded by /init), our test programs from examples/guest/ (one
+                   static multi-call binary, /bin/guest-tests, with a /bin/<program> link each) and an /init
+                   that reports what the guest sees and runs the tests named by `pyhv.test=name[:arg...],...`
+                   (docs/guest-tests.md).
 
 The kernel package is found the way apt does it: `apt-cache depends linux-image-cloud-arm64:arm64` names the
 current versioned package. Needs the arm64 architecture added to dpkg (tools/setup-debian.sh does it).

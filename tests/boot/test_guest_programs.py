@@ -27,8 +27,9 @@ LITMUS_ITERATIONS = 100_000
 # run does 10 000; the cluster must-show asks for 100 000 (the program's default).
 CLOCK_MIGRATIONS = 10_000
 # The failure this catches is a ~1 100 s jump (a counter behind another CPU's, wrapped by the clocksource
-# arithmetic); a descheduled vCPU thread on a loaded host legitimately stalls the guest for tens of ms.
-CLOCK_BOUND_MS = 1000
+# arithmetic); a descheduled vCPU thread on a loaded host legitimately stalls the guest (up to 0.64 s seen
+# on bare QEMU with the 2-core machine at load 5).
+CLOCK_BOUND_MS = 5000
 HOTPLUG_CYCLES = 50
 MEM_MIB = 64
 
