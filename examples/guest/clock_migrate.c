@@ -125,7 +125,8 @@ int main(int argc, char **argv)
     printf("clock_migrate: migrations=%lu requested=%lu cpus=%d misses=%lu decreases=%lu max_back_ns=%lld "
            "max_jump_us=%lld bound_ms=%lld over_bound=%lu counter_decreases=%lu busy=%d ms=%lld %s\n",
            moves, requested, n, misses, decreases, (long long)max_back_ns, (long long)(max_jump_ns / 1000),
-           (long long)(bound_ns / 1000000), over, counter_decreases, busy, (long long)((mono_ns() - start) / 1000000),
+           (long long)(bound_ns / 1000000), over, counter_decreases, busy,
+           (long long)((mono_ns() - start) / 1000000),
            ok ? "ok" : "FAIL");
     return ok ? 0 : 1;
 }
