@@ -11,7 +11,7 @@
  *   sleep-us    sleep this long after each move before reading, default 0
  *   cpu-list    e.g. "0,3" (default: every online CPU)
  *   busy        1: keep every CPU busy with a SCHED_IDLE spinner, so the target of a move is never asleep in
- *               WFI (waking an idle vCPU is most of a move's cost under TCG); default 0
+ *               WFI (to compare the cost of moving to an idle and to a busy CPU); default 0
  * Output:
  *   clock_migrate: migrations=100000 requested=100000 cpus=2 misses=0 decreases=0 max_back_ns=0
  *                  max_jump_us=1234 bound_ms=50 over_bound=0 counter_decreases=0 ms=5678 ok   (one line)
