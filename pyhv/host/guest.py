@@ -3,8 +3,10 @@
 Output (cached under build/guest/, never committed):
   Image            Debian's arm64 "cloud" kernel (an uncompressed arm64 Image)
   initramfs.cpio   busybox-static, the kernel modules later issues need (virtio-mmio, virtio-mem, virtio-net,
-                   with their dependencies, loaded by /init), our static test programs from examples/guest/
-                   and an /init that reports what the guest sees and runs the tests.
+                   with their dependencies, loaded by /init), our test programs from examples/guest/ (one
+                   static multi-call binary, /bin/guest-tests, with a /bin/<program> link each) and an /init
+                   that reports what the guest sees and runs the tests named by `pyhv.test=name[:arg...],...`
+                   (docs/guest-tests.md).
 
 The kernel package is found the way apt does it: `apt-cache depends linux-image-cloud-arm64:arm64` names the
 current versioned package. Needs the arm64 architecture added to dpkg (tools/setup-debian.sh does it).
@@ -116,10 +118,18 @@ for arg in $(cat /proc/cmdline); do
   case "$arg" in
     pyhv.test=*)
       for t in $(echo "${{arg#pyhv.test=}}" | tr ',' ' '); do
-        case "$t" in
-          atomic) /bin/atomic_counter 200000 ;;
-          mem) /bin/mem_pattern 32 ;;
-          timer) /bin/timer_check 5 ;;
+        # name[:arg[:arg...]] -- e.g. litmus:200000 or clock:100000:1000 -- the args replace the defaults.
+        name="${{t%%:*}}"
+        args=""
+        case "$t" in *:*) args="$(echo "${{t#*:}}" | tr ':' ' ')" ;; esac
+        case "$name" in
+          atomic) /bin/atomic_counter ${{args:-200000}} ;;
+          mem) /bin/mem_pattern ${{args:-32}} ;;
+          timer) /bin/timer_check ${{args:-5}} ;;
+          litmus) /bin/litmus ${{args:-100000}} ;;
+          cpus) /bin/cpu_report $args ;;
+          clock) /bin/clock_migrate ${{args:-100000}} ;;
+          hotplug) /bin/cpu_hotplug ${{args:-50}} ;;
           clusterinfo)  # examples/clusterinfo at IPA 0x0A10_0000 (docs/writing-a-module.md), read through /dev/mem
             echo "clusterinfo: magic=$(devmem 0x0A100000 32) version=$(devmem 0x0A100004 32)" \\
                  "nodes=$(($(devmem 0x0A100008 32))) vcpus=$(($(devmem 0x0A10000C 32)))" \\
@@ -129,12 +139,50 @@ for arg in $(cat /proc/cmdline); do
                  "writes_ignored=$(($(devmem 0x0A100018 32)))" ;;
           *) echo "pyhv-guest: unknown test $t" ;;
         esac
+        status=$?
+        [ "$status" -eq 0 ] || echo "pyhv-guest: test $t FAILED (exit $status)"
       done ;;
   esac
 done
 echo "pyhv-guest: done, powering off"
 poweroff -f
 """
+
+
+CROSS_CC = ("aarch64-linux-gnu-gcc", "-static", "-O2", "-pthread", "-Wall", "-Wextra", "-Werror")
+
+
+def _dispatcher_source(stems: list[str]) -> str:
+    """The main() of the multi-call binary: runs the program named by argv[0]'s last path component."""
+    decls = "".join(f"int guest_{s}_main(int, char **);\n" for s in stems)
+    table = "".join(f'    {{"{s}", guest_{s}_main}},\n' for s in stems)
+    return (f"#include <stdio.h>\n#include <string.h>\n{decls}"
+            "static const struct { const char *name; int (*main)(int, char **); } programs[] = {\n"
+            f"{table}}};\n"
+            "int main(int argc, char **argv)\n{\n"
+            "    const char *slash = strrchr(argv[0], '/'), *name = slash ? slash + 1 : argv[0];\n"
+            "    for (size_t i = 0; i < sizeof(programs) / sizeof(programs[0]); i++)\n"
+            "        if (strcmp(name, programs[i].name) == 0)\n"
+            "            return programs[i].main(argc, argv);\n"
+            '    fprintf(stderr, "guest-tests: no program named %s\\n", name);\n'
+            "    return 127;\n}\n")
+
+
+def build_test_programs(sources: list[Path], work: Path) -> Path:
+    """Cross-compile the test programs into ONE static, stripped, busybox-style multi-call binary (each
+    program's main renamed, a generated main dispatching on argv[0]): static glibc is ~600 KiB per binary,
+    so one copy instead of one per program keeps the initramfs small. Each source still builds alone."""
+    work.mkdir(parents=True, exist_ok=True)
+    objects: list[str] = []
+    for src in sources:
+        obj = work / f"{src.stem}.o"
+        _run([*CROSS_CC, f"-Dmain=guest_{src.stem}_main", "-c", "-o", str(obj), str(src)])
+        objects.append(str(obj))
+    dispatcher = work / "guest_tests_main.c"
+    dispatcher.write_text(_dispatcher_source([src.stem for src in sources]))
+    exe = work / "guest-tests"
+    _run([*CROSS_CC, "-s", "-o", str(exe), str(dispatcher), *objects])
+    return exe
 
 
 def build_guest(out_dir: Path, progress: Callable[[str], None]) -> Guest:
@@ -166,12 +214,8 @@ def build_guest(out_dir: Path, progress: Callable[[str], None]) -> Guest:
         modules = module_load_order(root / "k" / "lib" / "modules", WANTED_MODULES)
 
         progress("guest: cross-compiling test programs")
-        programs: list[Path] = []
-        for src in sorted(GUEST_PROGRAMS.glob("*.c")):
-            exe = root / src.stem
-            _run(["aarch64-linux-gnu-gcc", "-static", "-O2", "-pthread", "-Wall", "-Wextra", "-Werror",
-                  "-o", str(exe), str(src)])
-            programs.append(exe)
+        multicall = build_test_programs(sorted(GUEST_PROGRAMS.glob("*.c")), root / "programs")
+        programs = [src.stem for src in sorted(GUEST_PROGRAMS.glob("*.c"))]
 
         progress("guest: writing initramfs")
         cpio = CpioWriter()
@@ -179,8 +223,9 @@ def build_guest(out_dir: Path, progress: Callable[[str], None]) -> Guest:
             cpio.add_dir(d)
         cpio.add_file("bin/busybox", (root / "b" / "bin" / "busybox").read_bytes(), 0o755)
         cpio.add_symlink("bin/sh", "busybox")
-        for exe in programs:
-            cpio.add_file(f"bin/{exe.name}", exe.read_bytes(), 0o755)
+        cpio.add_file("bin/guest-tests", multicall.read_bytes(), 0o755)
+        for name in programs:
+            cpio.add_symlink(f"bin/{name}", "guest-tests")
         for ko in modules:
             cpio.add_file(f"lib/modules/{ko.name}", ko.read_bytes(), 0o644)
         names = " ".join(ko.name[:-3] for ko in modules)
