@@ -57,7 +57,15 @@ def cluster_init(cfg: ClusterConfig) -> None:
 
 
 def cluster_handle_frame(buf: u64, length: u32) -> None:
-    # One received frame in a frame buffer at `buf` (the frame itself starts at buf + FRAME_PAD).
+    # One received frame in a frame buffer at `buf` (the frame itself starts at buf + FRAME_PAD). Handlers
+    # run on the receive path (transport_handler_context) whoever calls this.
+    outer = transport_handler_context()
+    transport_set_dispatching(True)
+    _handle_frame(buf, length)
+    transport_set_dispatching(outer)
+
+
+def _handle_frame(buf: u64, length: u32) -> None:
     st = wire_stats()
     st.rx_frames += 1
     me = cluster_self()

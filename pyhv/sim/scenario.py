@@ -76,8 +76,9 @@ def skew_bound_ns(f: Faults) -> int:
 
 class Scenario:
     def __init__(self, seed: int, nodes: int, faults: Faults, requests: int = 6,
-                 order: list[int] | None = None, burst: int = 0) -> None:
+                 order: list[int] | None = None, burst: int = 0, until_ns: int = 3 * NS) -> None:
         self.order = order
+        self.until_ns = until_ns
         self.burst = burst
         self.seed = seed
         self.k = nodes
@@ -283,7 +284,7 @@ class Scenario:
 
     def run(self) -> SeedResult:
         self.build()
-        self.world.run(3 * NS, self._done)
+        self.world.run(self.until_ns, self._done)
         self._final_checks()
         r = self.result
         r.failures[:0] = self.world.failures
