@@ -16,7 +16,8 @@ from pyhv.cluster.bytecopy import bytecopy
 from pyhv.cluster.wire import MSG_MAX_BYTES
 
 BACKLOG_BUFS: Final = u32(64)           # message buffers per node (64 x 4.2 KiB = 268 KiB)
-BACKLOG_RESERVE: Final = u32(32)        # free buffers only the receive path (handlers, timers) may use
+BACKLOG_RESERVE: Final = u32(40)        # free buffers only the receive path (handlers, timers) may use:
+                                        # >= TRANSPORT_HANDLER_SENDS_MAX + TRANSPORT_TIMER_SENDS_MAX (transport.py)
 BACKLOG_NONE: Final = u32(0)
 
 

@@ -51,11 +51,13 @@ PEER_LOST: Final = u32(2)
 
 TX_RING: Final = u32(32)                    # frames queued per peer (in flight + waiting for the window)
 TX_WINDOW: Final = u32(16)                  # frames in flight per peer
-# A handler (or timer) sends at most this many messages per received message; the receive path accepts a
-# message for a handler only while the backlog has that many buffers free (else the frame is dropped as
-# DROP_BACKLOG_FULL and the peer resends it), so a handler always finds room. A handler that sends more
-# and finds the pool empty is our bug: a panic naming this constant.
+# A handler sends at most TRANSPORT_HANDLER_SENDS_MAX messages per message it handles, and the timers of one
+# cluster_poll at most TRANSPORT_TIMER_SENDS_MAX (a table to <= 15 members; one clock probe). The receive
+# path accepts a message for a handler only while the backlog has both budgets free (else the frame is
+# dropped as DROP_BACKLOG_FULL and the peer resends it), so handlers and timers always find room. Code on
+# the receive path that sends more and finds the pool empty is our bug: a panic naming these constants.
 TRANSPORT_HANDLER_SENDS_MAX: Final = u32(16)
+TRANSPORT_TIMER_SENDS_MAX: Final = u32(16)
 
 
 class TxSlot(Struct):
@@ -249,8 +251,8 @@ def transport_send(dst: u16, msg_type: u32, flags: u8, req_id: u32, payload: u64
     if not _tp.get().dispatching and backlog_free() <= BACKLOG_RESERVE:
         return TRANSPORT_ERR_BUSY
     if not backlog_push(dst, msg_type, flags, req_id, payload, length):
-        panic("transport: backlog exhausted on the receive path: a handler or timer sent more than "
-              "TRANSPORT_HANDLER_SENDS_MAX messages (or BACKLOG_BUFS is too small for them)")
+        panic("transport: send backlog exhausted on the receive path: a handler or timer sent more than "
+              "TRANSPORT_HANDLER_SENDS_MAX / TRANSPORT_TIMER_SENDS_MAX messages (BACKLOG_BUFS sizes them)")
     return TRANSPORT_OK
 
 
@@ -349,7 +351,7 @@ def transport_rx(buf: u64, out: RxMsg) -> u32:
         transport_send_pure_ack(p, h.src_node)
         return RX_NOTHING
     if ((h.flags & F_REPLY) == 0 and u32(h.msg_type) != MSG_KEEPALIVE
-            and backlog_free() < TRANSPORT_HANDLER_SENDS_MAX):
+            and backlog_free() < TRANSPORT_HANDLER_SENDS_MAX + TRANSPORT_TIMER_SENDS_MAX):
         # Its handler might find no buffer for what it sends: refuse the frame for now (the peer resends
         # it); replies and keepalives send nothing and are always taken.
         _tp.get().refused += 1
