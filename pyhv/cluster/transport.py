@@ -35,7 +35,7 @@ from pyhv.cluster.wire import (
 )
 
 TRANSPORT_OK: Final = u32(0)
-TRANSPORT_ERR_PEER_LOST: Final = u32(1)     # the peer stayed silent past lost_after_us
+TRANSPORT_ERR_PEER_LOST: Final = u32(1)     # declared lost: silent or no progress past lost_after_us
 TRANSPORT_ERR_NO_PEER: Final = u32(2)       # not a peer (yet)
 TRANSPORT_ERR_TOO_BIG: Final = u32(3)       # longer than MSG_MAX_BYTES
 TRANSPORT_ERR_NIC: Final = u32(4)           # the driver refused the frame
@@ -109,7 +109,7 @@ class TransportState(Struct):
     keepalives: u64
     refused: u64            # frames dropped as DROP_BACKLOG_FULL
     dispatching: bool       # inside cluster_poll (a handler or a timer): sends must never wait
-    scratch: FrameBuf       # pure acks, datagrams, ack-only receive
+    scratch: FrameBuf       # pure acks, datagrams
     peers: Annotated[Array[Peer], 16]       # MAX_NODES
 
 
