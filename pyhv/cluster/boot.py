@@ -12,6 +12,8 @@
 #   formation / for the markers; default 60000)
 #   pyhv.linger_ms=MS (serving time before power-off when no markers are awaited; default 500)
 #   pyhv.lost_ms=MS (silence after which a peer this node waits on is declared lost; default 10000)
+#   pyhv.burst=N (before the soak: N one-way pages to every other member while they do the same; "burst:"
+#   lines, pyhv/cluster/burst.py; give it to every node)
 #
 # Console lines (the same format on every node; tests parse them, docs/protocol.md "QEMU bring-up"):
 #   cluster: start role=<bootstrap|joiner> name=<NAME> id=0x<id> mac <m> mtu <n> pcnt=<counter>
@@ -26,6 +28,7 @@ from pyhv.lang import i64, kprint, range, u8, u32, u64
 from pyhv.arch.gic import GIC_PRIO_DEFAULT, gic_enable_ppi, gic_enable_spi, gic_nr_irqs
 from pyhv.arch.timer import TIMER_HYP_PPI, timer_freq_hz, timer_now
 from pyhv.arch.traps import DeviceIrqOps, trap_set_device_irq_ops
+from pyhv.cluster.burst import burst_report, burst_run
 from pyhv.cluster.bootargs import bootarg_eq, bootarg_find, bootarg_name_id, bootarg_print, bootarg_u32
 from pyhv.cluster.clocksync import CLOCK_SYSREG_OPS, clocksync_guest_counter, clocksync_set_ops, clocksync_state
 from pyhv.cluster.marker import marker_state
@@ -226,6 +229,9 @@ def cluster_boot_main() -> None:
     ck = clocksync_state()
     kprint("clock: node %u cntvoff=%d rtt_min=%u rounds=%u rejected=%u freq=%u\n", u32(cluster_my_node()),
            i64(ck.cntvoff), ck.min_rtt, ck.rounds, ck.rejected, timer_freq_hz())
+    burst = bootarg_u32("pyhv.burst", u32(0))
+    if burst != 0:
+        burst_run(burst, True, wait)
     pairs = bootarg_u32("pyhv.soak", u32(0))
     if pairs != 0:
         soak_run(pairs, bootarg_u32("pyhv.soak_window", u32(4)))
@@ -238,6 +244,8 @@ def cluster_boot_main() -> None:
         _serve_until(timer_now() + _ticks_ms(bootarg_u32("pyhv.linger_ms", DEFAULT_LINGER_MS)), u64(0))
     if pairs != 0:
         soak_report_served()
+    if burst != 0:
+        burst_report()
     ck = clocksync_state()
     kprint("clock: node %u final cntvoff=%d rtt_min=%u rounds=%u rejected=%u steps=%u\n",
            u32(cluster_my_node()), i64(ck.cntvoff), ck.min_rtt, ck.rounds, ck.rejected, ck.steps)

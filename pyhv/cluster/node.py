@@ -1,26 +1,33 @@
 # The cluster's receive path and its one waiting primitive. cluster_poll drains the NIC (validating every
 # frame: a bad one is dropped and counted in WireStats, never a panic), feeds the reliable transport,
 # dispatches complete messages through MSG_TABLE (replies go to the request table), and runs the timers of
-# the transport, membership and clock sync. transport_wait_reply keeps doing that until the reply it waits
-# for is there, so requests from the peer we wait on are served meanwhile: two nodes waiting on each other
-# do not deadlock. An idle node sleeps in cluster_sleep_until(cluster_next_deadline()) (pyhv/cluster/idle.py:
+# the transport, membership and clock sync. Everything inside cluster_poll (handlers, timers) never waits.
+# The waiting primitives, for callers outside the receive path only (a vCPU, a workload loop), keep calling
+# cluster_poll until what they wait for is there, so requests from the peer we wait on are served
+# meanwhile and two nodes waiting on each other do not deadlock: transport_wait_reply (a reply),
+# transport_request_wait (a free request slot), cluster_send_wait (a send backlog buffer). Called from
+# inside cluster_poll they panic: a handler that waits could wait for itself. An idle node sleeps in cluster_sleep_until(cluster_next_deadline()) (pyhv/cluster/idle.py:
 # on hardware WFI until the NIC interrupt or the EL2 timer; in the simulator the baton passes).
 
 from typing import Final
 
-from pyhv.lang import Static, Struct, addr_of, range, struct_copy, u16, u32, u64
+from pyhv.lang import Static, Struct, addr_of, panic, range, struct_copy, u8, u16, u32, u64
 
 from pyhv.cluster.clocksync import clocksync_init, clocksync_next_deadline, clocksync_tick
 from pyhv.cluster.idle import cluster_sleep_until
 from pyhv.cluster.membership import membership_init, membership_next_deadline, membership_tick
 from pyhv.cluster.msgtable import msgtable_check, msgtable_row
 from pyhv.cluster.nic import nic
-from pyhv.cluster.requests import REPLY_PENDING, Reply, transport_complete, transport_poll_reply
+from pyhv.cluster.requests import (
+    REPLY_PENDING, TRANSPORT_ERR_NO_SLOT, Reply, request_table, requests_waiting, transport_complete,
+    transport_poll_reply, transport_request,
+)
 from pyhv.cluster.table import ClusterConfig, cluster_self
 from pyhv.cluster.transport import (
-    PEER_UNUSED, RX_DELIVER, RxMsg, transport_next_deadline, transport_peer_state, transport_rx,
-    transport_timers,
+    PEER_UNUSED, RX_DELIVER, TRANSPORT_ERR_BUSY, RxMsg, transport_handler_context, transport_peer_state,
+    transport_rx, transport_send, transport_set_dispatching,
 )
+from pyhv.cluster.txtimers import transport_next_deadline, transport_timers
 from pyhv.cluster.wire import (
     DROP_NONE, DROP_NOT_MEMBER, F_REPLY, FRAME_BUF_BYTES, FRAME_PAD, HDRS_BYTES, KIND_DATAGRAM, MSG_TYPES,
     FrameBuf, wire_count_drop, wire_frame, wire_payload_addr, wire_peek_type, wire_stats, wire_validate,
@@ -50,7 +57,15 @@ def cluster_init(cfg: ClusterConfig) -> None:
 
 
 def cluster_handle_frame(buf: u64, length: u32) -> None:
-    # One received frame in a frame buffer at `buf` (the frame itself starts at buf + FRAME_PAD).
+    # One received frame in a frame buffer at `buf` (the frame itself starts at buf + FRAME_PAD). Handlers
+    # run on the receive path (transport_handler_context) whoever calls this.
+    outer = transport_handler_context()
+    transport_set_dispatching(True)
+    _handle_frame(buf, length)
+    transport_set_dispatching(outer)
+
+
+def _handle_frame(buf: u64, length: u32) -> None:
     st = wire_stats()
     st.rx_frames += 1
     me = cluster_self()
@@ -84,6 +99,9 @@ def cluster_handle_frame(buf: u64, length: u32) -> None:
 
 def cluster_poll() -> u32:
     # Handle up to RX_BUDGET received frames, then run the timers. Returns the frames handled.
+    if transport_handler_context():
+        panic("cluster_poll entered from a handler or timer: code on the receive path must never wait")
+    transport_set_dispatching(True)
     buf = addr_of(_rx.get().rx)
     handled = u32(0)
     for i in range(u32(0), RX_BUDGET):
@@ -95,6 +113,7 @@ def cluster_poll() -> u32:
     transport_timers()
     membership_tick()
     clocksync_tick()
+    transport_set_dispatching(False)
     return handled
 
 
@@ -113,6 +132,35 @@ def transport_wait_reply(req_id: u32, out: Reply) -> u32:
             return r
         if cluster_poll() == 0:
             cluster_sleep_until(cluster_next_deadline())
+
+
+def cluster_send_wait(dst: u16, msg_type: u32, flags: u8, req_id: u32, payload: u64, length: u32) -> u32:
+    # transport_send for a caller that may wait: while the send backlog is down to its reserve, serve the
+    # cluster until acks free buffers. Returns what transport_send returns, never TRANSPORT_ERR_BUSY.
+    while True:
+        r = transport_send(dst, msg_type, flags, req_id, payload, length)
+        if r != TRANSPORT_ERR_BUSY:
+            return r
+        cluster_step()
+
+
+def transport_request_wait(dst: u16, msg_type: u32, payload: u64, length: u32) -> u32:
+    # transport_request for a caller that may wait: while every request slot is busy (or the send backlog
+    # is at its reserve), serve the cluster until a slot frees, then send. Returns the request id, or 0 if
+    # dst cannot be reached, or if every slot holds a reply its owner has not collected yet and none is
+    # still waiting (on one CPU nothing can free a slot then; the caller leaked them).
+    t = request_table()
+    while True:
+        req = transport_request(dst, msg_type, payload, length)
+        if req != 0:
+            return req
+        if t.last_err == TRANSPORT_ERR_NO_SLOT:
+            if requests_waiting() == 0:
+                return u32(0)
+            t.slot_waits += 1
+        elif t.last_err != TRANSPORT_ERR_BUSY:
+            return u32(0)
+        cluster_step()
 
 
 def cluster_next_deadline() -> u64:

@@ -1,7 +1,9 @@
 # Outstanding requests of this node, matched to replies by request id (several per peer at once). A request
 # is a reliable message; its reply is a message of the same type with F_REPLY and the same req_id, which the
-# receive path hands to transport_complete instead of a handler. The waiting primitive is
-# transport_wait_reply in pyhv/cluster/node.py.
+# receive path hands to transport_complete instead of a handler. The waiting primitives are in
+# pyhv/cluster/node.py: transport_wait_reply, and transport_request_wait, which queues a request (serving
+# the cluster meanwhile) while all REQ_SLOTS are busy instead of failing. transport_request itself never
+# waits, so handlers may use it: it returns 0 and leaves the reason in RequestTable.last_err.
 
 from typing import Annotated, Final
 
@@ -13,7 +15,7 @@ from pyhv.cluster.transport import (
 )
 from pyhv.cluster.wire import DROP_STRAY_REPLY, wire_count_drop
 
-REQ_SLOTS: Final = u32(16)
+REQ_SLOTS: Final = u32(64)                  # 64 x 4.2 KiB = 268 KiB of reply buffers per node
 REPLY_PENDING: Final = u32(0xFFFFFFFF)      # transport_poll_reply: not yet
 TRANSPORT_ERR_NO_REQUEST: Final = u32(5)    # no such request id outstanding
 TRANSPORT_ERR_NO_SLOT: Final = u32(6)       # REQ_SLOTS requests already outstanding
@@ -39,10 +41,12 @@ class Request(Struct):
 
 class RequestTable(Struct):
     next_id: u32
+    last_err: u32           # why the last transport_request returned 0 (a TRANSPORT_ERR_*)
+    slot_waits: u64         # transport_request_wait calls that found every slot busy
     issued: u64
     completed: u64
     stray: u64
-    slots: Annotated[Array[Request], 16]    # REQ_SLOTS
+    slots: Annotated[Array[Request], 64]    # REQ_SLOTS
 
 
 _reqs: Final = Static(RequestTable)
@@ -53,7 +57,8 @@ def request_table() -> RequestTable:
 
 
 def transport_request(dst: u16, msg_type: u32, payload: u64, length: u32) -> u32:
-    # Send a request; returns its id (never 0), or 0 if no slot is free or dst cannot be reached.
+    # Send a request; returns its id (never 0), or 0 with last_err = TRANSPORT_ERR_NO_SLOT (every slot
+    # busy), TRANSPORT_ERR_BUSY (send backlog at its reserve) or why dst cannot be reached. Never waits.
     t = _reqs.get()
     for i in range(u32(0), REQ_SLOTS):
         r = t.slots[i]
@@ -62,7 +67,9 @@ def transport_request(dst: u16, msg_type: u32, payload: u64, length: u32) -> u32
         t.next_id += 1
         if t.next_id == 0:
             t.next_id = u32(1)
-        if transport_send(dst, msg_type, u8(0), t.next_id, payload, length) != TRANSPORT_OK:
+        err = transport_send(dst, msg_type, u8(0), t.next_id, payload, length)
+        if err != TRANSPORT_OK:
+            t.last_err = err
             return u32(0)
         r.state = _WAITING
         r.req_id = t.next_id
@@ -70,7 +77,18 @@ def transport_request(dst: u16, msg_type: u32, payload: u64, length: u32) -> u32
         transport_peer(dst).waiting_reqs += 1
         t.issued += 1
         return t.next_id
+    t.last_err = TRANSPORT_ERR_NO_SLOT
     return u32(0)
+
+
+def requests_waiting() -> u32:
+    # Slots whose reply has not arrived yet (only these can free without their owner collecting them).
+    t = _reqs.get()
+    n = u32(0)
+    for i in range(u32(0), REQ_SLOTS):
+        if t.slots[i].state == _WAITING:
+            n += 1
+    return n
 
 
 def transport_complete(src: u16, req_id: u32, msg_type: u32, payload: u64, length: u32) -> None:

@@ -14,13 +14,13 @@ from pyhv.lang import Array, Static, Struct, addr_of, kprint, range, struct_at, 
 
 from pyhv.arch.timer import timer_freq_hz, timer_now
 from pyhv.cluster.echo import echo_stats
-from pyhv.cluster.node import cluster_step, transport_wait_reply
-from pyhv.cluster.requests import Reply, transport_request
+from pyhv.cluster.node import cluster_step, transport_request_wait, transport_wait_reply
+from pyhv.cluster.requests import Reply
 from pyhv.cluster.table import cluster_my_node, cluster_table
 from pyhv.cluster.transport import PEER_ACTIVE, TRANSPORT_OK, transport_peer, transport_peer_state
 from pyhv.cluster.wire import DROP_DUPLICATE, DROP_OUT_OF_ORDER, MSG_ECHO, wire_stats
 
-SOAK_WINDOW: Final = u32(4)                 # most requests in flight (REQ_SLOTS allows 16 per node)
+SOAK_WINDOW: Final = u32(4)                 # most requests in flight (REQ_SLOTS allows 64 per node)
 RTT_BUCKET_US: Final = u64(50)
 RTT_BUCKETS: Final = u32(1024)              # the last bucket holds everything >= 51.15 ms
 SOAK_WORDS: Final = u32(512)                # a 4 KiB page of u64 words
@@ -113,7 +113,7 @@ def _issue(st: SoakState, seq: u64) -> bool:
     m.src = u32(me)
     m.dst = dst
     soak_fill(m, m.token)
-    req = transport_request(u16(dst), MSG_ECHO, addr_of(m), SOAK_MSG_BYTES)
+    req = transport_request_wait(u16(dst), MSG_ECHO, addr_of(m), SOAK_MSG_BYTES)
     if req == 0:
         return False
     s = st.ring[(st.head + st.count) % SOAK_WINDOW]

@@ -6,37 +6,41 @@
 # answered with a duplicate ack; the sender resends them). Messages longer than the cluster MTU allows go as
 # consecutive fragments of the same stream, reassembled in order. Time is the counter (timer_now), in ticks.
 #
-# A peer we are waiting on (frames in flight or requests outstanding) and do not hear from for
-# keepalive_us is poked with MSG_KEEPALIVE; after lost_after_us of silence it is declared lost: its
-# requests fail with TRANSPORT_ERR_PEER_LOST and a line says so on the console.
-#
-# Receive dispatch and the one waiting primitive live in pyhv/cluster/node.py (they need MSG_TABLE).
+# Sending never waits (docs/protocol.md "Backlog and the non-blocking send"): a message that does not fit
+# its peer's ring, or whose peer already has messages parked, goes to the backlog (pyhv/cluster/backlog.py)
+# and moves into the ring as acks free space. The timers (retransmit, delayed ack, keepalive, loss) are in
+# pyhv/cluster/txtimers.py; receive dispatch and the waiting primitives live in pyhv/cluster/node.py (they
+# need MSG_TABLE).
 
 from typing import Annotated, Final
 
-from pyhv.lang import Array, Static, Struct, addr_of, i32, kprint, range, struct_zero, u8, u16, u32, u64
+from pyhv.lang import Array, Static, Struct, addr_of, i32, panic, range, struct_zero, u8, u16, u32, u64
 
 from pyhv.arch.timer import timer_now
+from pyhv.cluster.backlog import (
+    BACKLOG_NONE, BACKLOG_RESERVE, backlog_drop_peer, backlog_free, backlog_head, backlog_msg, backlog_pending,
+    backlog_pop, backlog_push,
+)
 from pyhv.cluster.bytecopy import bytecopy
-from pyhv.cluster.idle import cluster_sleep_until
 from pyhv.cluster.nic import nic
 from pyhv.cluster.rtt import RttEst, rtt_init, rtt_sample
 from pyhv.cluster.table import (
-    cluster_cfg, cluster_mtu, cluster_peer_epoch, cluster_self, cluster_table, ticks_from_us,
+    cluster_cfg, cluster_mtu, cluster_peer_epoch, cluster_self, ticks_from_us,
 )
 from pyhv.cluster.wire import (
-    DROP_BAD_FRAGMENT, DROP_DUPLICATE, DROP_NONE, DROP_OUT_OF_ORDER, DROP_PEER_LOST, DROP_STALE_STREAM, F_ACK,
-    F_RELIABLE,
-    FRAME_PAD, HDRS_BYTES, KIND_CONTROL, KIND_RELIABLE, MAX_NODES, MSG_ACK, MSG_KEEPALIVE, MSG_MAX_BYTES,
+    DROP_BACKLOG_FULL, DROP_BAD_FRAGMENT, DROP_DUPLICATE, DROP_OUT_OF_ORDER, DROP_PEER_LOST, DROP_STALE_STREAM,
+    F_ACK, F_RELIABLE, F_REPLY, FRAME_PAD, HDRS_BYTES, MAX_NODES, MSG_ACK, MSG_KEEPALIVE, MSG_MAX_BYTES,
     FrameBuf, WireHeader, wire_count_drop, wire_frag_payload_bytes, wire_frame, wire_payload_addr,
-    wire_push_headers, wire_seal, wire_stats, wire_validate,
+    wire_push_headers, wire_seal, wire_stats,
 )
 
 TRANSPORT_OK: Final = u32(0)
-TRANSPORT_ERR_PEER_LOST: Final = u32(1)     # the peer stayed silent past lost_after_us
+TRANSPORT_ERR_PEER_LOST: Final = u32(1)     # declared lost: silent or no progress past lost_after_us
 TRANSPORT_ERR_NO_PEER: Final = u32(2)       # not a peer (yet)
 TRANSPORT_ERR_TOO_BIG: Final = u32(3)       # longer than MSG_MAX_BYTES
 TRANSPORT_ERR_NIC: Final = u32(4)           # the driver refused the frame
+TRANSPORT_ERR_BUSY: Final = u32(7)          # (not from the receive path) the backlog is down to its reserve:
+                                            # a caller that can wait polls and retries (cluster_send_wait)
 
 RX_NOTHING: Final = u32(0)
 RX_DELIVER: Final = u32(1)
@@ -47,7 +51,13 @@ PEER_LOST: Final = u32(2)
 
 TX_RING: Final = u32(32)                    # frames queued per peer (in flight + waiting for the window)
 TX_WINDOW: Final = u32(16)                  # frames in flight per peer
-_NEVER: Final = u64(0xFFFFFFFFFFFFFFFF)
+# A handler sends at most TRANSPORT_HANDLER_SENDS_MAX messages per message it handles, and the timers of one
+# cluster_poll at most TRANSPORT_TIMER_SENDS_MAX (a table to <= 15 members; one clock probe). The receive
+# path accepts a message for a handler only while the backlog has both budgets free (else the frame is
+# dropped as DROP_BACKLOG_FULL and the peer resends it), so handlers and timers always find room. Code on
+# the receive path that sends more and finds the pool empty is our bug: a panic naming these constants.
+TRANSPORT_HANDLER_SENDS_MAX: Final = u32(16)
+TRANSPORT_TIMER_SENDS_MAX: Final = u32(16)
 
 
 class TxSlot(Struct):
@@ -59,7 +69,8 @@ class TxSlot(Struct):
 
 class Peer(Struct):
     mac: u64
-    last_heard: u64         # ticks when a valid frame from the peer last arrived
+    last_heard: u64         # ticks when the peer last made progress: new data, or an ack advancing una
+    progress_at: u64        # ticks when una last advanced (or the first frame went in flight after none)
     rto_deadline: u64       # retransmit timer, 0 = off
     rto_ticks: u64          # current timeout (rtt.rto, doubled on every expiry)
     ack_due: u64            # a pure ack goes out then unless a frame carries it first; 0 = none owed
@@ -96,17 +107,13 @@ class RxMsg(Struct):
 class TransportState(Struct):
     pure_acks: u64
     keepalives: u64
-    scratch: FrameBuf       # pure acks, datagrams, ack-only receive
+    refused: u64            # frames dropped as DROP_BACKLOG_FULL
+    dispatching: bool       # inside cluster_poll (a handler or a timer): sends must never wait
+    scratch: FrameBuf       # pure acks, datagrams
     peers: Annotated[Array[Peer], 16]       # MAX_NODES
 
 
 _tp: Final = Static(TransportState)
-
-
-def _peer_bound() -> u32:
-    # Peers exist only for ids in the table (a joiner has node 0 before its first table arrives).
-    n = cluster_table().count
-    return n if n > 0 else u32(1)
 
 
 def _seq_before(a: u32, b: u32) -> bool:
@@ -131,6 +138,7 @@ def transport_add_peer(node: u16, mac: u64) -> None:
     rtt_init(p.rtt, ticks_from_us(cluster_cfg().rto_init_us))
     p.rto_ticks = p.rtt.rto
     p.last_heard = timer_now()
+    p.progress_at = p.last_heard
 
 
 def transport_reset_peer(node: u16, mac: u64) -> None:
@@ -139,6 +147,7 @@ def transport_reset_peer(node: u16, mac: u64) -> None:
     # active again this way.
     p = _tp.get().peers[node]
     struct_zero(p)
+    backlog_drop_peer(node)
     transport_add_peer(node, mac)
 
 
@@ -160,7 +169,7 @@ def _current_stream(h: WireHeader) -> bool:
     return u32(h.epochs) == ((cluster_peer_epoch(h.src_node) & 0xF) << 4) | (cluster_self().epoch & 0xF)
 
 
-def _transmit(p: Peer, node: u16, seq: u32) -> u32:
+def transport_transmit(p: Peer, node: u16, seq: u32) -> u32:
     slot = p.ring[seq % TX_RING]
     h = wire_frame(addr_of(slot.buf)).hdr
     h.epochs = _epochs(node)
@@ -178,7 +187,9 @@ def _pump(p: Peer, node: u16) -> None:
         slot = p.ring[p.sent % TX_RING]
         slot.sent_at = timer_now()
         slot.resent = False
-        _transmit(p, node, p.sent)
+        if p.sent == p.una:
+            p.progress_at = slot.sent_at        # the stall clock starts with the first frame in flight
+        transport_transmit(p, node, p.sent)
         p.sent += 1
         if p.rto_deadline == 0:
             p.rto_deadline = timer_now() + p.rto_ticks
@@ -188,6 +199,8 @@ def _on_ack(p: Peer, ack: u32) -> None:
     if _seq_before(p.una, ack) and not _seq_before(p.sent, ack):
         p.una = ack
         now = timer_now()
+        p.last_heard = now
+        p.progress_at = now
         newest = p.ring[(ack - 1) % TX_RING]
         if not newest.resent:
             cfg = cluster_cfg()
@@ -196,34 +209,32 @@ def _on_ack(p: Peer, ack: u32) -> None:
         p.rto_deadline = u64(0) if p.una == p.sent else now + p.rto_ticks
 
 
-def _rx_acks_only() -> bool:
-    # Take one frame from the NIC and use only its ack (the send path waiting for ring space must not
-    # dispatch: handlers may send). Data in it is dropped; the peer resends it. False: nothing was waiting.
-    st = _tp.get()
-    buf = addr_of(st.scratch)
-    n = nic().poll(buf + FRAME_PAD, u32(4222))
-    if n == 0:
-        return False
-    h = wire_frame(buf).hdr
-    kind = KIND_RELIABLE if (h.flags & F_RELIABLE) != 0 else KIND_CONTROL
-    me = cluster_self()
-    if wire_validate(buf, n, me.node, u16(me.cfg.cluster_id), me.mtu, kind, u32(0)) != DROP_NONE:
-        return True
-    if u32(h.src_node) < MAX_NODES and (h.flags & F_ACK) != 0 and _current_stream(h):
-        p = st.peers[h.src_node]
-        if p.state == PEER_ACTIVE:
-            p.last_heard = timer_now()
-            _on_ack(p, h.ack)
-    return True
-
-
 def _ring_free(p: Peer) -> u32:
     return TX_RING - (p.next_seq - p.una)
 
 
+def transport_handler_context() -> bool:
+    return _tp.get().dispatching
+
+
+def transport_set_dispatching(on: bool) -> None:
+    # cluster_poll marks the receive path (handlers and timers run inside it); it panics if it is entered
+    # again from inside, which only a handler or timer that waits could do.
+    _tp.get().dispatching = on
+
+
+def _frags(length: u32) -> u32:
+    per_frame = wire_frag_payload_bytes(cluster_mtu())
+    nfrag = (length + per_frame - 1) // per_frame
+    return nfrag if nfrag != 0 else u32(1)
+
+
 def transport_send(dst: u16, msg_type: u32, flags: u8, req_id: u32, payload: u64, length: u32) -> u32:
-    # Queue a message on dst's reliable stream (copying the payload into frame buffers) and transmit what
-    # the window allows. Blocks (polling for acks only) while dst's ring is full.
+    # Queue a message on dst's reliable stream and transmit what the window allows; never waits. If dst's
+    # ring has no room, or earlier messages to dst are parked, the message is parked in the backlog (per-peer
+    # order is kept). From outside the receive path a send that would take one of the last BACKLOG_RESERVE
+    # buffers returns TRANSPORT_ERR_BUSY instead (cluster_send_wait polls and retries); inside it, the
+    # buffers are guaranteed by the receive path's admission rule (TRANSPORT_HANDLER_SENDS_MAX).
     if u32(dst) >= MAX_NODES:
         return TRANSPORT_ERR_NO_PEER
     if length > MSG_MAX_BYTES:
@@ -231,25 +242,41 @@ def transport_send(dst: u16, msg_type: u32, flags: u8, req_id: u32, payload: u64
     p = _tp.get().peers[dst]
     if p.state == PEER_UNUSED:
         return TRANSPORT_ERR_NO_PEER
-    per_frame = wire_frag_payload_bytes(cluster_mtu())
-    nfrag = (length + per_frame - 1) // per_frame
-    if nfrag == 0:
-        nfrag = u32(1)
-    while p.state == PEER_ACTIVE and _ring_free(p) < nfrag:
-        got = _rx_acks_only()
-        transport_timers()
-        if not got:
-            cluster_sleep_until(transport_next_deadline())
     if p.state != PEER_ACTIVE:
         return TRANSPORT_ERR_PEER_LOST
-    _queue_msg(p, dst, msg_type, flags, req_id, payload, length, per_frame, nfrag)
+    nfrag = _frags(length)
+    if backlog_pending(dst) == 0 and _ring_free(p) >= nfrag:
+        transport_queue_msg(p, dst, msg_type, flags, req_id, payload, length, nfrag)
+        return TRANSPORT_OK
+    if not _tp.get().dispatching and backlog_free() <= BACKLOG_RESERVE:
+        return TRANSPORT_ERR_BUSY
+    if not backlog_push(dst, msg_type, flags, req_id, payload, length):
+        panic("transport: send backlog exhausted on the receive path: a handler or timer sent more than "
+              "TRANSPORT_HANDLER_SENDS_MAX / TRANSPORT_TIMER_SENDS_MAX messages (BACKLOG_BUFS sizes them)")
     return TRANSPORT_OK
 
 
-def _queue_msg(p: Peer, dst: u16, msg_type: u32, flags: u8, req_id: u32, payload: u64, length: u32,
-               per_frame: u32, nfrag: u32) -> None:
+def transport_drain(p: Peer, node: u16) -> None:
+    # Move parked messages to node's ring, oldest first, while they fit.
+    while p.state == PEER_ACTIVE:
+        link = backlog_head(node)
+        if link == BACKLOG_NONE:
+            return
+        m = backlog_msg(link)
+        nfrag = _frags(m.length)
+        if _ring_free(p) < nfrag:
+            return
+        transport_queue_msg(p, node, m.msg_type, u8(m.flags), m.req_id, addr_of(m.data), m.length, nfrag)
+        backlog_pop(node)
+
+
+def transport_queue_msg(p: Peer, dst: u16, msg_type: u32, flags: u8, req_id: u32, payload: u64, length: u32,
+                        nfrag: u32) -> None:
     # Build the message's frames in dst's ring (the caller made room) and start transmitting.
+    if _ring_free(p) < nfrag:
+        panic("transport: queueing a message into a ring without room for it")
     me = cluster_self()
+    per_frame = wire_frag_payload_bytes(cluster_mtu())
     done = u32(0)
     for i in range(u32(0), nfrag):
         chunk = length - done
@@ -286,7 +313,7 @@ def transport_send_datagram(dst_mac: u64, dst_node: u16, msg_type: u32, payload:
     return TRANSPORT_OK
 
 
-def _send_pure_ack(p: Peer, node: u16) -> None:
+def transport_send_pure_ack(p: Peer, node: u16) -> None:
     st = _tp.get()
     me = cluster_self()
     buf = addr_of(st.scratch)
@@ -313,17 +340,25 @@ def transport_rx(buf: u64, out: RxMsg) -> u32:
         wire_count_drop(DROP_STALE_STREAM)
         return RX_NOTHING
     now = timer_now()
-    p.last_heard = now
     if (h.flags & F_ACK) != 0:
         _on_ack(p, h.ack)
+        transport_drain(p, h.src_node)
         _pump(p, h.src_node)
     if (h.flags & F_RELIABLE) == 0:
         return RX_NOTHING
     if h.seq != p.rx_next:
         wire_count_drop(DROP_DUPLICATE if _seq_before(h.seq, p.rx_next) else DROP_OUT_OF_ORDER)
-        _send_pure_ack(p, h.src_node)
+        transport_send_pure_ack(p, h.src_node)
+        return RX_NOTHING
+    if ((h.flags & F_REPLY) == 0 and u32(h.msg_type) != MSG_KEEPALIVE
+            and backlog_free() < TRANSPORT_HANDLER_SENDS_MAX + TRANSPORT_TIMER_SENDS_MAX):
+        # Its handler might find no buffer for what it sends: refuse the frame for now (the peer resends
+        # it); replies and keepalives send nothing and are always taken.
+        _tp.get().refused += 1
+        wire_count_drop(DROP_BACKLOG_FULL)
         return RX_NOTHING
     p.rx_next += 1
+    p.last_heard = now
     if p.ack_due == 0:
         p.ack_due = now + ticks_from_us(cluster_cfg().ack_delay_us)
     return _reassemble(p, h, wire_payload_addr(buf), out)
@@ -368,73 +403,3 @@ def _deliver(p: Peer, h: WireHeader, payload: u64, length: u32, out: RxMsg) -> u
     out.req_id = h.req_id
     out.src = h.src_node
     return RX_DELIVER
-
-
-def _peer_lost(p: Peer, node: u16, silent: u64) -> None:
-    p.state = PEER_LOST
-    p.rto_deadline = u64(0)
-    p.ack_due = u64(0)
-    kprint("cluster: node %u lost: silent for %u ms with %u frames unacked and %u requests waiting\n",
-           node, silent * 1000 // cluster_cfg().freq_hz, p.next_seq - p.una, p.waiting_reqs)
-
-
-def transport_timers() -> None:
-    # Retransmissions, delayed acks, keepalives and loss detection for every peer.
-    st = _tp.get()
-    cfg = cluster_cfg()
-    now = timer_now()
-    for n in range(u16(0), u16(_peer_bound())):
-        p = st.peers[n]
-        if p.state != PEER_ACTIVE:
-            continue
-        if p.rto_deadline != 0 and now >= p.rto_deadline:
-            s = p.una
-            while s != p.sent:
-                p.ring[s % TX_RING].resent = True
-                _transmit(p, n, s)
-                p.retransmits += 1
-                s += 1
-            p.rto_ticks = p.rto_ticks * 2
-            if p.rto_ticks > ticks_from_us(cfg.rto_max_us):
-                p.rto_ticks = ticks_from_us(cfg.rto_max_us)
-            p.rto_deadline = now + p.rto_ticks
-        if p.ack_due != 0 and now >= p.ack_due:
-            _send_pure_ack(p, n)
-        if p.una == p.next_seq and p.waiting_reqs == 0:
-            continue
-        silent = now - p.last_heard
-        if silent >= ticks_from_us(cfg.lost_after_us):
-            _peer_lost(p, n, silent)
-        elif (p.una == p.next_seq and silent >= ticks_from_us(cfg.keepalive_us)
-              and now - p.poked_at >= ticks_from_us(cfg.keepalive_us)):
-            p.poked_at = now
-            st.keepalives += 1
-            _queue_msg(p, n, MSG_KEEPALIVE, u8(0), u32(0), addr_of(st.scratch), u32(0), u32(1), u32(1))
-
-
-def transport_next_deadline() -> u64:
-    # The earliest tick at which transport_timers has work (_NEVER if none): what the EL2 timer is armed
-    # with before waiting, and what the simulator wakes the node at.
-    st = _tp.get()
-    cfg = cluster_cfg()
-    best = _NEVER
-    for n in range(u32(0), _peer_bound()):
-        p = st.peers[n]
-        if p.state != PEER_ACTIVE:
-            continue
-        if p.rto_deadline != 0 and p.rto_deadline < best:
-            best = p.rto_deadline
-        if p.ack_due != 0 and p.ack_due < best:
-            best = p.ack_due
-        if p.una != p.next_seq or p.waiting_reqs != 0:
-            t = p.last_heard + ticks_from_us(cfg.lost_after_us)
-            if p.una == p.next_seq:
-                # nothing in flight: the next keepalive is due
-                poke = p.last_heard + ticks_from_us(cfg.keepalive_us)
-                if p.poked_at + ticks_from_us(cfg.keepalive_us) > poke:
-                    poke = p.poked_at + ticks_from_us(cfg.keepalive_us)
-                if poke < t:
-                    t = poke
-            if t < best:
-                best = t
-    return best

@@ -87,7 +87,8 @@ DROP_STRAY_REPLY: Final = u32(15)       # reply to no outstanding request
 DROP_PEER_LOST: Final = u32(16)         # from a peer already declared lost
 DROP_BAD_KIND: Final = u32(17)          # flags do not match the type's kind (e.g. a reliable datagram)
 DROP_STALE_STREAM: Final = u32(18)      # stream epochs are not the current ones: from / to a node's earlier life
-DROP_REASONS: Final = u32(19)
+DROP_BACKLOG_FULL: Final = u32(19)      # in order, but the send backlog is too low for its handler: resent later
+DROP_REASONS: Final = u32(20)
 
 
 class MacAddr(Struct, packed=True):
@@ -143,7 +144,7 @@ class WireStats(Struct):
     rx_frames: u64
     rx_ok: u64
     tx_frames: u64
-    drops: Annotated[Array[u64], 19]        # DROP_REASONS
+    drops: Annotated[Array[u64], 20]        # DROP_REASONS
 
 
 _stats: Final = Static(WireStats)

@@ -1,4 +1,4 @@
-"""`pyhv sim --seeds N [--seed S] [--nodes K] [--faults loss=0.05,dup=0.01,...]`: a simulation campaign.
+"""`pyhv sim --seeds N [--seed S] [--nodes K] [--faults loss=0.05,...] [--burst M]`: a simulation campaign.
 
 Runs seeds S, S+1, ... S+N-1 (S defaults to 1), each a fresh simulated cluster (pyhv/sim/scenario.py), and
 prints one line per failing seed with the exact command that replays it, then a summary: seeds run,
@@ -22,6 +22,8 @@ def sim_main(argv: list[str]) -> int:
     ap.add_argument("--faults", default="", help="e.g. loss=0.05,dup=0.01,reorder=0.05,drift_ppm=50,"
                     "stop=1,restart=1,asym_us=30,mtu=1500")
     ap.add_argument("--requests", type=int, default=6, help="echo requests per node")
+    ap.add_argument("--burst", type=int, default=0, help="first, every node sends M one-way pages to every "
+                    "other, both directions at once (checked exactly once and in order; no late joiner)")
     ap.add_argument("-v", "--verbose", action="store_true", help="print every seed")
     args = ap.parse_args(argv)
     faults = Faults().parse(args.faults)
@@ -30,7 +32,7 @@ def sim_main(argv: list[str]) -> int:
     sim_ns = 0
     t0 = time.perf_counter()
     for seed in range(args.seed, args.seed + args.seeds):
-        r = run_seed(seed, args.nodes, faults, args.requests)
+        r = run_seed(seed, args.nodes, faults, args.requests, args.burst)
         frames += r.frames
         sim_ns += r.sim_ns
         if args.verbose:
@@ -40,6 +42,8 @@ def sim_main(argv: list[str]) -> int:
             failures += 1
             spec = faults.spec()
             replay = f"pyhv sim --seeds 1 --seed {seed} --nodes {args.nodes} --requests {args.requests}"
+            if args.burst:
+                replay += f" --burst {args.burst}"
             if spec:
                 replay += f" --faults {spec}"
             print(f"FAIL seed {seed}: {r.failures[0].splitlines()[0]}")

@@ -5,7 +5,10 @@ the real dialect cluster code on each, an echo workload between all members, and
   each server handled exactly the requests sent to it, by count and by token sum),
 * no message delivered twice (after every scheduling step: delivered-from-peer <= sent-by-peer),
 * membership converges (every live node booted with the same table, the late joiner included),
-* the guest virtual counter never steps back, and the skew between nodes stays under the derived bound.
+* the guest virtual counter never steps back, and the skew between nodes stays under the derived bound,
+* with `burst=N` (no late joiner then): every node first sends N page-sized one-way messages to every other
+  node, all at once in both directions (pyhv/cluster/burst.py); each must arrive exactly once, whole and in
+  per-sender order, and every burst must complete.
 
 `run_seed(seed, nodes, faults)` returns a SeedResult; `failures` empty means the seed passed.
 """
@@ -18,12 +21,13 @@ from dataclasses import dataclass, field
 from pyhv.lang import Array, addr_of, i64, u8, u16, u32, u64
 from pyhv.lang.machine import current_node, read_memory, write_memory
 
+from pyhv.cluster.burst import burst_run, burst_state
 from pyhv.cluster.clocksync import ClockOps, clocksync_set_ops, clocksync_state
 from pyhv.cluster.echo import echo_stats
 from pyhv.cluster.membership import M_BOOTED, TABLE_MSG_BYTES, membership_state
 from pyhv.cluster.nic import NicOps, nic_set
-from pyhv.cluster.node import cluster_init, cluster_step, transport_wait_reply
-from pyhv.cluster.requests import Reply, transport_request
+from pyhv.cluster.node import cluster_init, cluster_step, transport_request_wait, transport_wait_reply
+from pyhv.cluster.requests import Reply
 from pyhv.cluster.table import (
     ROLE_BOOTSTRAP, ROLE_JOINER, ClusterConfig, cluster_my_node, cluster_name_id, cluster_table,
 )
@@ -72,8 +76,10 @@ def skew_bound_ns(f: Faults) -> int:
 
 class Scenario:
     def __init__(self, seed: int, nodes: int, faults: Faults, requests: int = 6,
-                 order: list[int] | None = None) -> None:
+                 order: list[int] | None = None, burst: int = 0, until_ns: int = 3 * NS) -> None:
         self.order = order
+        self.until_ns = until_ns
+        self.burst = burst
         self.seed = seed
         self.k = nodes
         self.faults = faults
@@ -99,7 +105,8 @@ class Scenario:
         for pos, i in enumerate(order):
             start = pos * self.rng.randrange(1, 15) * 1_000_000
             self._add(start, i == 0)
-        self.late = self._add(120_000_000, False)
+        if not self.burst:
+            self.late = self._add(120_000_000, False)
         if (self.faults.stop or self.faults.restart) and self.k >= 3:
             joiners = [n.index for n in self.world.nodes[:self.k] if not n.user["bootstrap"]]
             self.stop_index = self.rng.choice(joiners)
@@ -179,6 +186,8 @@ class Scenario:
         if node.user["bootstrap"]:
             self.boot_ns = self.world.now
         self.booted_ns[node.index] = self.world.now
+        if self.burst:
+            burst_run(u32(self.burst), True, u64(0))
         self._workload(node)
         node.user["work_done"] = True
         while True:
@@ -199,7 +208,7 @@ class Scenario:
             token = (node.index << 48) | (k << 16) | rng.randrange(1 << 16)
             data = token.to_bytes(8, "little") + rng.randbytes(size - 8)
             write_memory(int(addr_of(buf)), data)
-            req = transport_request(u16(dst), MSG_ECHO, addr_of(buf), u32(size))
+            req = transport_request_wait(u16(dst), MSG_ECHO, addr_of(buf), u32(size))
             if req == 0:
                 if int(transport_peer(u16(dst)).state) == 2:
                     continue
@@ -275,7 +284,7 @@ class Scenario:
 
     def run(self) -> SeedResult:
         self.build()
-        self.world.run(3 * NS, self._done)
+        self.world.run(self.until_ns, self._done)
         self._final_checks()
         r = self.result
         r.failures[:0] = self.world.failures
@@ -326,6 +335,7 @@ class Scenario:
                     if handled != len(tokens) or tsum != sum(tokens) % (1 << 64):
                         fails.append(f"node id {me} handled {handled} requests from node id {src}, "
                                      f"{len(tokens)} were answered: not exactly once")
+        self._check_burst(live)
         # skew of the guest virtual counters
         vals = []
         for n in live:
@@ -340,5 +350,25 @@ class Scenario:
             fails.append(f"guest counter skew {skew} ns exceeds the bound {self.result.bound_ns} ns")
 
 
-def run_seed(seed: int, nodes: int, faults: Faults, requests: int = 6) -> SeedResult:
-    return Scenario(seed, nodes, faults, requests).run()
+    def _check_burst(self, live: list[SimNode]) -> None:
+        """Every burst message arrived exactly once, whole, in per-sender order (stopped/restarted: skipped)."""
+        if not self.burst:
+            return
+        skip = {self._stopped_id(), self._restarted_id()}
+        ids = {n.index: self._id_of(n) for n in live}
+        for a in live:
+            for b in live:
+                src, dst = ids[a.index], ids[b.index]
+                if a is b or src in skip or dst in skip:
+                    continue
+                with self.world.on(a):
+                    sent = int(burst_state().sent_to[dst])
+                with self.world.on(b):
+                    got, bad = int(echo_stats().oneway[src]), int(echo_stats().oneway_bad[src])
+                if sent != self.burst or got != self.burst or bad != 0:
+                    self.result.failures.append(f"burst node id {src} -> {dst}: sent {sent}, received {got} "
+                                                f"in order, {bad} bad; {self.burst} expected exactly once")
+
+
+def run_seed(seed: int, nodes: int, faults: Faults, requests: int = 6, burst: int = 0) -> SeedResult:
+    return Scenario(seed, nodes, faults, requests, burst=burst).run()

@@ -115,6 +115,7 @@ class World:
         self.frames_delivered = 0
         self.frames_dropped = 0
         self.frames_duplicated = 0
+        self._link_last: dict[tuple[int, int], int] = {}     # (src, dst) -> latest in-order arrival, ns
         self.switches = 0
         self.step_checks: list[Callable[[SimNode], None]] = []
         self.failures: list[str] = []
@@ -166,9 +167,15 @@ class World:
             d = f.delay_us * 1000 + r.randrange(f.jitter_us * 1000 + 1)
             if src.index > dst.index:
                 d += f.asym_us * 1000
+            # A switched LAN keeps each link's order: jitter alone never lets a frame overtake an earlier
+            # one on the same link (frames sent back to back would otherwise be reordered all the time);
+            # only the reorder fault does.
+            t = max(self.now + d, self._link_last.get((src.index, dst.index), 0))
             if r.random() < f.reorder:
-                d += r.randrange(4 * f.delay_us * 1000 + 1000)
-            self._push(self.now + d, "frame", dst.index, frame)
+                t += r.randrange(4 * f.delay_us * 1000 + 1000)
+            else:
+                self._link_last[(src.index, dst.index)] = t
+            self._push(t, "frame", dst.index, frame)
 
     def inject(self, dst: int, frame: bytes, at_ns: int) -> None:
         """Deliver an arbitrary frame (garbage / foreign traffic) to a node."""

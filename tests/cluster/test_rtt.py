@@ -12,7 +12,8 @@ from pyhv.lang import Array, addr_of, u8, u16, u32, u64
 from pyhv.cluster.node import cluster_handle_frame
 from pyhv.cluster.rtt import RttEst, rtt_init, rtt_sample
 from pyhv.cluster.table import cluster_name_id, ticks_from_us
-from pyhv.cluster.transport import transport_peer, transport_send, transport_timers
+from pyhv.cluster.transport import transport_peer, transport_send
+from pyhv.cluster.txtimers import transport_timers
 from pyhv.cluster.wire import F_ACK, FRAME_PAD, HDRS_BYTES, MSG_ACK, MSG_ECHO, wire_push_headers, wire_seal
 from pyhv.lang.machine import current_cpu, write_memory
 from tests.cluster.conftest import MAC, Bootstrap

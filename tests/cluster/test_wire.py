@@ -25,11 +25,11 @@ from tests.cluster.conftest import MAC, Bootstrap
 JOINER_MAC = 0x02_00_00_00_00_BB
 
 
-def _join_frame(freq: int = 62_500_000, incarnation: int = 0x1234, cpus: int = 2) -> bytes:
+def _join_frame(freq: int = 62_500_000, incarnation: int = 0x1234, cpus: int = 2, mtu: int = 9000) -> bytes:
     """A valid JOIN datagram as a joiner sends it."""
     buf = Array(u8, 4224)
     j = JoinMsg()
-    j.mac, j.ram_bytes, j.freq_hz, j.cpus, j.mtu = u64(JOINER_MAC), u64(1 << 28), u64(freq), u32(cpus), u32(9000)
+    j.mac, j.ram_bytes, j.freq_hz, j.cpus, j.mtu = u64(JOINER_MAC), u64(1 << 28), u64(freq), u32(cpus), u32(mtu)
     j.incarnation = u32(incarnation)
     n = int(JOIN_MSG_BYTES)
     from pyhv.lang.machine import read_memory
