@@ -3,6 +3,7 @@ never by the tests: it downloads Debian packages) and small bare-metal guests as
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from pyhv.host.bench_guest import GUEST_RAM_IPA, assemble  # noqa: F401  (re-exported for the tests)
@@ -252,3 +253,13 @@ eoi:
     isb
     eret
 """
+
+
+def guest_ram_mib(text: str, host_mib: int) -> int:
+    """Guest RAM from pyhv's layout line (the reservation is sized at boot, pyhv/core/vmlayout.py)."""
+    m = re.search(r"vm: host RAM (\d+) MiB: pyhv keeps (\d+) KiB, guest home (\d+) MiB", text)
+    assert m is not None, text[-3000:]
+    kept_kib, home_mib = int(m.group(2)), int(m.group(3))
+    assert int(m.group(1)) == host_mib and kept_kib % 2048 == 0 and 2048 <= kept_kib <= 16 * 1024
+    assert home_mib == host_mib - kept_kib // 1024
+    return home_mib

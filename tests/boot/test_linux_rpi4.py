@@ -21,7 +21,7 @@ from compiler.build import BuildResult, sdcard_add_payload
 from pyhv.host.payload import guest_qemu_args, read_entries
 from pyhv.host.qemu import RunOptions, run_target
 
-from guest_images import linux_guest
+from guest_images import guest_ram_mib, linux_guest
 
 REPO = Path(__file__).resolve().parents[2]
 TARGET = REPO / "targets" / "rpi4"
@@ -31,16 +31,6 @@ TIMEOUT_S = 150.0
 TESTS = "atomic,mem,timer"
 
 pytestmark = pytest.mark.qemu
-
-
-def _guest_ram_mib(text: str, host_mib: int) -> int:
-    """Guest RAM from pyhv's layout line (the reservation is sized at boot, pyhv/core/vmlayout.py)."""
-    m = re.search(r"vm: host RAM (\d+) MiB: pyhv keeps (\d+) KiB, guest home (\d+) MiB", text)
-    assert m is not None, text[-3000:]
-    kept_kib, home_mib = int(m.group(2)), int(m.group(3))
-    assert int(m.group(1)) == host_mib and kept_kib % 2048 == 0 and 2048 <= kept_kib <= 16 * 1024
-    assert home_mib == host_mib - kept_kib // 1024
-    return home_mib
 
 
 @pytest.fixture(scope="session")
@@ -77,7 +67,7 @@ def test_linux_boots_on_rpi4_with_four_vcpus(rpi4_build: BuildResult, tmp_path: 
     assert f"pyhv-guest: nproc={CPUS}" in result.lines
     mem = re.search(r"pyhv-guest: MemTotal:\s+(\d+) kB", text)
     assert mem is not None, text[-3000:]
-    guest_ram_kib = _guest_ram_mib(text, HOST_RAM_MIB) * 1024
+    guest_ram_kib = guest_ram_mib(text, HOST_RAM_MIB) * 1024
     assert guest_ram_kib * 0.85 < int(mem.group(1)) <= guest_ram_kib
     assert re.search(rf"atomic-counter: threads={CPUS} pinned={CPUS} total=(\d+) expected=\1 ok", text)
     assert "mem-pattern: size=32MiB bad=0 ok" in text

@@ -16,7 +16,7 @@ from compiler.build import BuildResult
 from pyhv.host.payload import guest_qemu_args, write_payload
 from pyhv.host.qemu import RunOptions, RunResult, run_target
 
-from guest_images import BAD_GUEST, HELLO_GUEST, TIMER_GUEST, assemble, linux_guest
+from guest_images import BAD_GUEST, HELLO_GUEST, TIMER_GUEST, assemble, guest_ram_mib, linux_guest
 
 REPO = Path(__file__).resolve().parents[2]
 RAM = "512M"
@@ -25,16 +25,6 @@ LINUX_TIMEOUT_S = 150.0
 TESTS = "atomic,mem,timer"
 
 pytestmark = pytest.mark.qemu
-
-
-def _guest_ram_mib(text: str, host_mib: int) -> int:
-    """Guest RAM from pyhv's layout line (the reservation is sized at boot, pyhv/core/vmlayout.py)."""
-    m = re.search(r"vm: host RAM (\d+) MiB: pyhv keeps (\d+) KiB, guest home (\d+) MiB", text)
-    assert m is not None, text[-3000:]
-    kept_kib, home_mib = int(m.group(2)), int(m.group(3))
-    assert int(m.group(1)) == host_mib and kept_kib % 2048 == 0 and 2048 <= kept_kib <= 16 * 1024
-    assert home_mib == host_mib - kept_kib // 1024
-    return home_mib
 
 
 @pytest.fixture(scope="session")
@@ -100,7 +90,7 @@ def _check_linux(result: RunResult, cpus: int) -> None:
     assert f"pyhv-guest: nproc={cpus}" in result.lines
     mem = re.search(r"pyhv-guest: MemTotal:\s+(\d+) kB", text)
     assert mem is not None
-    guest_ram_kib = _guest_ram_mib(text, RAM_MIB) * 1024
+    guest_ram_kib = guest_ram_mib(text, RAM_MIB) * 1024
     # MemTotal is the guest RAM minus what the kernel keeps for itself (its image, page tables, ...).
     assert guest_ram_kib * 0.85 < int(mem.group(1)) <= guest_ram_kib
     assert re.search(rf"atomic-counter: threads={cpus} pinned={cpus} total=(\d+) expected=\1 ok", text)

@@ -15,6 +15,7 @@ from compiler.build import BuildResult
 from pyhv.host.guest import REPO_ROOT
 from pyhv.host.payload import guest_qemu_args
 from pyhv.host.qemu import RunOptions, RunResult, run_target
+from tests.boot.guest_images import guest_ram_mib
 
 pytestmark = pytest.mark.qemu
 
@@ -22,16 +23,6 @@ TARGET = REPO_ROOT / "targets" / "qemu-virt"
 GUEST_DIR = REPO_ROOT / "build" / "guest"      # `pyhv guest build`
 RAM_MIB = 512
 BOOT_TIMEOUT_S = 40.0
-
-
-def _guest_ram_mib(text: str, host_mib: int) -> int:
-    """Guest RAM from pyhv's layout line (the reservation is sized at boot, pyhv/core/vmlayout.py)."""
-    m = re.search(r"vm: host RAM (\d+) MiB: pyhv keeps (\d+) KiB, guest home (\d+) MiB", text)
-    assert m is not None, text[-3000:]
-    kept_kib, home_mib = int(m.group(2)), int(m.group(3))
-    assert int(m.group(1)) == host_mib and kept_kib % 2048 == 0 and 2048 <= kept_kib <= 16 * 1024
-    assert home_mib == host_mib - kept_kib // 1024
-    return home_mib
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +62,7 @@ def test_the_guest_reads_the_configuration_it_was_given(guest_run: RunResult) ->
     report = _report(guest_run)
     assert int(report["nodes"]) == 1
     assert int(report["vcpus"]) == 1
-    assert int(report["ram_mib"]) == _guest_ram_mib(guest_run.output, RAM_MIB)
+    assert int(report["ram_mib"]) == guest_ram_mib(guest_run.output, RAM_MIB)
     assert int(report["node_of_vcpu0"]) == 0
     assert "pyhv-guest: nproc=1" in guest_run.lines        # the guest's own view agrees with the device
 
