@@ -20,6 +20,18 @@ from pyhv.cluster.wire import (
     MSG_CLOCK_REPLY, MSG_ECHO, MSG_JOIN, MSG_KEEPALIVE, MSG_MARKER, MSG_SETUP_DONE, MSG_CLUSTER_TABLE,
     MSG_TYPES, MSG_WELCOME, MsgRow,
 )
+from pyhv.cluster.wire import (
+    MSG_DSM_DATA, MSG_DSM_GET_S, MSG_DSM_GET_X, MSG_DSM_GRANT_X, MSG_DSM_INV, MSG_DSM_INV_ACK, MSG_DSM_LOST,
+    MSG_DSM_PUT_ACK, MSG_DSM_PUT_S, MSG_DSM_PUT_X, MSG_DSM_RECALL, MSG_DSM_RECALL_DATA,
+)
+from pyhv.dsm.home import (
+    dsm_get_s_handler, dsm_get_x_handler, dsm_inv_ack_handler, dsm_put_s_handler, dsm_put_x_handler,
+    dsm_recall_data_handler,
+)
+from pyhv.dsm.local import (
+    dsm_data_handler, dsm_grant_handler, dsm_inv_handler, dsm_lost_handler, dsm_put_ack_handler,
+    dsm_recall_handler,
+)
 
 
 def _no_handler(src: u16, req_id: u32, payload: u64, length: u32) -> None:
@@ -39,6 +51,19 @@ MSG_TABLE: Final = (
     MsgRow(msg_type=MSG_CLOCK_REPLY, kind=KIND_RELIABLE, min_len=u32(32), handler=clock_reply_handler),
     MsgRow(msg_type=MSG_ECHO, kind=KIND_RELIABLE, min_len=ECHO_MIN_BYTES, handler=echo_handler),
     MsgRow(msg_type=MSG_MARKER, kind=KIND_DATAGRAM, min_len=MARKER_MSG_BYTES, handler=marker_handler),
+    # pyhv/dsm: control messages are DsmCtlMsg (12 bytes), page messages DsmDataMsg (16 + 4096 bytes)
+    MsgRow(msg_type=MSG_DSM_GET_S, kind=KIND_RELIABLE, min_len=u32(12), handler=dsm_get_s_handler),
+    MsgRow(msg_type=MSG_DSM_GET_X, kind=KIND_RELIABLE, min_len=u32(12), handler=dsm_get_x_handler),
+    MsgRow(msg_type=MSG_DSM_DATA, kind=KIND_RELIABLE, min_len=u32(4112), handler=dsm_data_handler),
+    MsgRow(msg_type=MSG_DSM_GRANT_X, kind=KIND_RELIABLE, min_len=u32(12), handler=dsm_grant_handler),
+    MsgRow(msg_type=MSG_DSM_INV, kind=KIND_RELIABLE, min_len=u32(12), handler=dsm_inv_handler),
+    MsgRow(msg_type=MSG_DSM_INV_ACK, kind=KIND_RELIABLE, min_len=u32(12), handler=dsm_inv_ack_handler),
+    MsgRow(msg_type=MSG_DSM_RECALL, kind=KIND_RELIABLE, min_len=u32(12), handler=dsm_recall_handler),
+    MsgRow(msg_type=MSG_DSM_RECALL_DATA, kind=KIND_RELIABLE, min_len=u32(4112), handler=dsm_recall_data_handler),
+    MsgRow(msg_type=MSG_DSM_PUT_S, kind=KIND_RELIABLE, min_len=u32(12), handler=dsm_put_s_handler),
+    MsgRow(msg_type=MSG_DSM_PUT_X, kind=KIND_RELIABLE, min_len=u32(4112), handler=dsm_put_x_handler),
+    MsgRow(msg_type=MSG_DSM_PUT_ACK, kind=KIND_RELIABLE, min_len=u32(12), handler=dsm_put_ack_handler),
+    MsgRow(msg_type=MSG_DSM_LOST, kind=KIND_RELIABLE, min_len=u32(12), handler=dsm_lost_handler),
 )
 
 

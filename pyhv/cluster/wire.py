@@ -44,7 +44,19 @@ MSG_CLOCK_PROBE: Final = u32(8)         # member -> bootstrap: clock probe
 MSG_CLOCK_REPLY: Final = u32(9)         # bootstrap -> member: the bootstrap's guest counter
 MSG_ECHO: Final = u32(10)               # request/reply self-test and soak payload
 MSG_MARKER: Final = u32(11)             # host switch -> broadcast: skew marker (never sent by a node)
-MSG_TYPES: Final = u32(12)
+MSG_DSM_GET_S: Final = u32(12)          # requester -> home: a read copy, please (pyhv/dsm, docs/dsm.md)
+MSG_DSM_GET_X: Final = u32(13)          # requester -> home: an exclusive copy (or an upgrade of ours)
+MSG_DSM_DATA: Final = u32(14)           # home -> requester: the page, shared or exclusive
+MSG_DSM_GRANT_X: Final = u32(15)        # home -> requester: upgrade granted, keep your data
+MSG_DSM_INV: Final = u32(16)            # home -> sharer: drop your READ copy
+MSG_DSM_INV_ACK: Final = u32(17)        # sharer -> home: dropped
+MSG_DSM_RECALL: Final = u32(18)         # home -> owner: send the page back, downgrade or drop it
+MSG_DSM_RECALL_DATA: Final = u32(19)    # owner -> home: the page
+MSG_DSM_PUT_S: Final = u32(20)          # sharer -> home: clean copy evicted (no answer)
+MSG_DSM_PUT_X: Final = u32(21)          # owner -> home: dirty copy written back
+MSG_DSM_PUT_ACK: Final = u32(22)        # home -> owner: write-back applied
+MSG_DSM_LOST: Final = u32(23)           # home -> requester: the page's only copy died with a node
+MSG_TYPES: Final = u32(24)
 
 # WireHeader.flags
 F_RELIABLE: Final = u8(1)               # seq is valid: the frame is part of the peer's reliable stream
