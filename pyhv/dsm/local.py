@@ -19,7 +19,7 @@ from pyhv.cluster.wire import (
 )
 from pyhv.dsm.types import (
     DATA_EXCL, DSM_DONE, DSM_ERR_NODE_LOST, DSM_EVICT_MAX, DSM_FAULT_WRITE, DSM_LAT_BUCKETS, DSM_MAX_OUT,
-    DSM_MAX_VCPUS, DSM_NONE8, DSM_NONE16, DSM_NONE32, DSM_PAGE_BYTES, DSM_PERM_R, DSM_PERM_W, DSM_PERM_X,
+    DSM_MAX_VCPUS, DSM_NONE8, DSM_NONE32, DSM_PAGE_BYTES, DSM_PERM_R, DSM_PERM_W, DSM_PERM_X,
     FR_EVICTING, FR_FREE, FR_USED, OUT_FREE, OUT_SENT, OUT_STALLED, RECALL_DOWN, RQ_S, RQ_X, ST_INVALID,
     ST_READ, ST_WRITE, VF_DONE, DsmCtlMsg, DsmDataMsg, dsm_frame, dsm_frame_pa, dsm_home_of, dsm_ipa,
     dsm_ops, dsm_page, dsm_state,
@@ -112,6 +112,7 @@ def dsm_msg_gpn_ok(gpn: u32, home: u16) -> bool:
 def _frame_release(page_gpn: u32) -> None:
     page = dsm_page(page_gpn)
     if page.frame != DSM_NONE32:
+        dsm_state().frames_changed = True
         dsm_frame(page.frame).state = FR_FREE
         page.frame = DSM_NONE32
 
@@ -211,6 +212,7 @@ def dsm_out_complete(idx: u32, result: u32) -> bool:
     if e.state == OUT_STALLED:
         st.stalled -= 1
     e.state = OUT_FREE
+    st.frames_changed = True            # its frame is no longer pinned
     page.out = DSM_NONE8
     if page.state == ST_INVALID:
         _frame_release(e.gpn)           # a fetch that failed: its reserved frame goes back
@@ -255,8 +257,9 @@ def dsm_out_send(idx: u32) -> None:
 
 def dsm_retry_stalled() -> None:
     st = dsm_state()
-    if st.stalled == 0:
+    if st.stalled == 0 or not st.frames_changed:
         return
+    st.frames_changed = False
     for i in range(u32(0), DSM_MAX_OUT):
         if st.out[i].state == OUT_STALLED:
             dsm_out_send(i)
@@ -389,6 +392,7 @@ def dsm_recall_handler(src: u16, req_id: u32, payload: u64, length: u32) -> None
     if ev == DSM_NONE32:
         st.stats.protocol_errors += 1
         return
+    st.stats.recalls_from_evicting += 1
     dsm_send_data(src, MSG_DSM_RECALL_DATA, gpn, txn, u32(0), dsm_frame_pa(ev))
 
 
@@ -404,6 +408,7 @@ def dsm_put_ack_handler(src: u16, req_id: u32, payload: u64, length: u32) -> Non
         return
     dsm_frame(ev).state = FR_FREE
     st.evicting -= 1
+    st.frames_changed = True
     dsm_retry_stalled()
 
 
@@ -432,6 +437,7 @@ def dsm_forget_node_pages(node: u16) -> u32:
         if fr.state == FR_EVICTING and dsm_home_of(fr.gpn) == node:
             fr.state = FR_FREE
             st.evicting -= 1
+            st.frames_changed = True
             held += 1
     dsm_retry_stalled()
     return held

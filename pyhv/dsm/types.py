@@ -109,7 +109,7 @@ class DsmDir(Struct):
     req_kind: u8                        # RQ_S / RQ_X
     had_copy: u8                        # X: the requester was a sharer at the start (grant without data)
     lost: u8                            # the only valid copy died with a node
-    req_gone: u8                        # the requester died while we served it
+    req_gone: u8                        # 1: the requester died meanwhile; 2: it holds the page already
 
 
 class DsmFrame(Struct):
@@ -158,6 +158,7 @@ class DsmStats(Struct):
     inv_recv: u64
     recalls_sent: u64
     recalls_recv: u64
+    recalls_from_evicting: u64          # RECALLs answered from a frame being written back
     upgrades_no_data: u64               # GRANT_X received
     upgrades_with_data: u64             # an upgrade answered with DATA (our copy was invalidated meanwhile)
     evictions: u64                      # clean copies dropped (PUT_S)
@@ -195,6 +196,7 @@ class DsmState(Struct):
     q_used: u16
     lost_mask: u16                      # nodes whose loss we have handled
     ready: bool
+    frames_changed: bool                # a frame was freed or unpinned since the last stalled retry
     sync_vcpu: u32                      # vCPU inside dsm_fault_begin (no wake for it), DSM_NONE32 if none
     stats: DsmStats
     out: Annotated[Array[DsmOut], 16]           # DSM_MAX_OUT
