@@ -14,6 +14,7 @@ simulated vCPUs with exclusive monitors, and the global history the invariants a
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pyhv.lang import u32, u64
@@ -45,6 +46,7 @@ class History:
 @dataclass
 class Op:
     kind: str                   # "r" read, "x" instruction fetch, "t" table walk, "w" write, "inc" LDX/STX
+                                # loop; "ldx" / "stx" alone (scripted tests: STX of the LDX value + 1)
     addr: int
     value: int = 0
     tries: int = 0
@@ -137,10 +139,13 @@ class NodeHw:
             if v.ops_left == 0:
                 v.done = True
                 return
+            nxt = self.sim.next_op(v)
+            if nxt is None:
+                return                  # a scripted vCPU waits for another's operation
             v.ops_left -= 1
-            v.op = self.sim.next_op(v)
+            v.op = nxt
         op = v.op
-        write = op.kind == "w" or (op.kind == "inc" and op.stage == 1)
+        write = op.kind in ("w", "stx") or (op.kind == "inc" and op.stage == 1)
         pa = self._translate(op.addr, write)
         if pa < 0:
             access = {"r": DSM_FAULT_READ, "x": DSM_FAULT_EXEC, "t": DSM_FAULT_WALK}.get(op.kind, DSM_FAULT_READ)
@@ -164,11 +169,13 @@ class NodeHw:
         elif op.kind == "w":
             self._local_write(v, pa, op.addr, op.value)
             v.op = None
-        elif op.stage == 0:
+        elif op.kind == "ldx" or (op.kind == "inc" and op.stage == 0):
             v.ldx_value = self._read(v, pa, op.addr)
             v.ldx_writes = self.sim.hist.writes.get(op.addr, 0)
             v.monitor = op.addr
             op.stage = 1
+            if op.kind == "ldx":
+                v.op = None
         else:
             if v.monitor == op.addr:
                 v.monitor = -1
@@ -182,7 +189,7 @@ class NodeHw:
                 self.sim.hist.stx_failed += 1
                 op.stage = 0
                 op.tries += 1
-                if op.tries >= 8:
+                if op.tries >= 8 or op.kind == "stx":
                     v.op = None         # give up this increment (the next op starts afresh)
 
     def collect(self, v: Vcpu, now_ns: int, bound_ns: int) -> None:
@@ -215,6 +222,7 @@ class DsmSim:
         self.failures: list[str] = []
         self.lost_faults = 0
         self.max_fault_ns = 0
+        self.source: Callable[[Vcpu], Op | None] | None = None     # scripted operations (tests)
 
     def fail(self, msg: str) -> None:
         if len(self.failures) < 20:
@@ -226,7 +234,9 @@ class DsmSim:
     def plain_addr(self, page: int, word: int) -> int:
         return self.ipa_base + page * PAGE + 8 + word * 1016      # words spread over the page
 
-    def next_op(self, v: Vcpu) -> Op:
+    def next_op(self, v: Vcpu) -> Op | None:
+        if self.source is not None:
+            return self.source(v)
         r = v.rng
         page = r.randrange(self.pages)
         kind = r.choices(["r", "w", "inc", "x", "t"], weights=[40, 30, 20, 5, 5])[0]

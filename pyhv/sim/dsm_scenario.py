@@ -89,8 +89,9 @@ class DsmScenario(Scenario):
         while len(self.ready) < self.k:
             cluster_step()
         rng = random.Random(self.seed * 7919 + me)
-        hw.vcpus = [Vcpu(me, i, random.Random(rng.randrange(1 << 30)), self.ops) for i in range(VCPUS)]
-        bound = LOST_BOUND_NS if self.faults.stop else FAULT_BOUND_NS
+        hw.vcpus = [Vcpu(me, i, random.Random(rng.randrange(1 << 30)), self.vcpu_ops(me, i))
+                    for i in range(VCPUS)]
+        bound = LOST_BOUND_NS if self.stop_index >= 0 else FAULT_BOUND_NS
         w = self.world
         while not all(v.done and not v.pending for v in hw.vcpus):
             for v in hw.vcpus:
@@ -110,6 +111,9 @@ class DsmScenario(Scenario):
         while True:
             dsm_poll()
             cluster_step()
+
+    def vcpu_ops(self, node_id: int, index: int) -> int:
+        return self.ops
 
     # --- invariants -------------------------------------------------------------------------------------
     def _check_swmr(self, node: SimNode) -> None:
