@@ -179,8 +179,10 @@ class DsmScenario(Scenario):
                 for gpn in range(self.sim.pages):
                     if int(dsm_page(u32(gpn)).lost) != 0 or gpn // self.ppn in dead:
                         lost_pages.add(gpn)
-                    if gpn // self.ppn == nid and int(dsm_dir(u32(gpn)).lost) != 0:
-                        lost_pages.add(gpn)
+                    if gpn // self.ppn == nid:
+                        d = dsm_dir(u32(gpn))
+                        if int(d.lost) != 0 or (int(d.excl) != 0 and int(d.owner) in dead):
+                            lost_pages.add(gpn)     # (a home that never waited on the dead node: not told)
         if not dead:
             if totals["inv_sent"] != totals["inv_recv"] or totals["recalls_sent"] != totals["recalls_recv"]:
                 fails.append(f"message counters disagree: {totals}")

@@ -23,7 +23,7 @@ def test_dsm_invariants_hold_under_loss_dup_reorder(mtu: int) -> None:
 
 
 def test_dsm_with_four_nodes_and_a_tiny_pool_evicts_and_stays_coherent() -> None:
-    sc = DsmScenario(3, 4, Faults().parse("reorder=0.1,mtu=-1"), ops=30, pool_pages=1)
+    sc = DsmScenario(3, 4, Faults().parse("reorder=0.1,mtu=-1"), ops=15, pool_pages=1)
     r = sc.run()
     assert r.failures == []
     stats = [sc.hw[n] for n in sc.hw]
