@@ -91,7 +91,7 @@ def test_bootargs_parse_is_bounded(load: Loader) -> None:
 
 
 def test_marker_is_recorded_and_printed(bootstrap: Bootstrap) -> None:
-    assert MSG_MARKER == 11 and MSG_TYPES == 12
+    assert MSG_MARKER == 11 and MSG_TYPES == 24        # 12..23: the DSM (docs/dsm.md)
     frame = marker_frame(7, 123456789, cluster_id("test"))
     buf = 0x4400_0000
     write_memory(buf + 2, frame)
