@@ -2,11 +2,10 @@
 # lists the payload structs). Row i handles type i, so dispatch is one index; msgtable_check (run by
 # cluster_init, and by the tests) panics on a row out of place, which also catches a duplicate type.
 # Handlers run from the receive path: they may send, never wait.
-
 #
-# Rows 12..23 are reserved for the DSM and 31 for the remote-vCPU code: their handler drops and counts.
-# Rows 24..30 are the cross-node VM (docs/cluster-vm.md); their handlers live in pyhv/core/remote.py and
-# pyhv/vdev/vgic_remote.py, which is why this table (alone in pyhv/cluster) imports core and vdev. A request
+# Rows 12..23 are the DSM (docs/dsm.md; handlers in pyhv/dsm/home.py and local.py). Row 31 is reserved for
+# the cross-node VM: its handler drops and counts. Rows 24..30 are the cross-node VM (docs/cluster-vm.md); their handlers live in pyhv/core/remote.py and
+# pyhv/vdev/vgic_remote.py, which is why this table (alone in pyhv/cluster) imports dsm, core and vdev. A request
 # and its reply share a row: min_len is the shorter of the two (the handler checks the request's length).
 
 from typing import Final
@@ -26,6 +25,18 @@ from pyhv.cluster.wire import (
     MSG_CLOCK_REPLY, MSG_ECHO, MSG_GICD_CTLR, MSG_JOIN, MSG_KEEPALIVE, MSG_KICK, MSG_MARKER, MSG_MMIO,
     MSG_POWER, MSG_PSCI, MSG_SETUP_DONE, MSG_SGI, MSG_SPI, MSG_CLUSTER_TABLE, MSG_TYPES, MSG_VM_SPARE,
     MSG_WELCOME, MsgRow,
+)
+from pyhv.cluster.wire import (
+    MSG_DSM_DATA, MSG_DSM_GET_S, MSG_DSM_GET_X, MSG_DSM_GRANT_X, MSG_DSM_INV, MSG_DSM_INV_ACK, MSG_DSM_LOST,
+    MSG_DSM_PUT_ACK, MSG_DSM_PUT_S, MSG_DSM_PUT_X, MSG_DSM_RECALL, MSG_DSM_RECALL_DATA,
+)
+from pyhv.dsm.home import (
+    dsm_get_s_handler, dsm_get_x_handler, dsm_inv_ack_handler, dsm_put_s_handler, dsm_put_x_handler,
+    dsm_recall_data_handler,
+)
+from pyhv.dsm.local import (
+    dsm_data_handler, dsm_grant_handler, dsm_inv_handler, dsm_lost_handler, dsm_put_ack_handler,
+    dsm_recall_handler,
 )
 from pyhv.core.remote import (
     KICK_MSG_BYTES, MMIO_REPLY_BYTES, POWER_MSG_BYTES, PSCI_REPLY_BYTES, remote_kick_handler, remote_mmio_handler,
@@ -69,18 +80,19 @@ MSG_TABLE: Final = (
     MsgRow(msg_type=MSG_CLOCK_REPLY, kind=KIND_RELIABLE, min_len=u32(32), handler=clock_reply_handler),
     MsgRow(msg_type=MSG_ECHO, kind=KIND_RELIABLE, min_len=ECHO_MIN_BYTES, handler=echo_handler),
     MsgRow(msg_type=MSG_MARKER, kind=KIND_DATAGRAM, min_len=MARKER_MSG_BYTES, handler=marker_handler),
-    MsgRow(msg_type=u32(12), kind=KIND_RELIABLE, min_len=u32(0), handler=_reserved_handler),
-    MsgRow(msg_type=u32(13), kind=KIND_RELIABLE, min_len=u32(0), handler=_reserved_handler),
-    MsgRow(msg_type=u32(14), kind=KIND_RELIABLE, min_len=u32(0), handler=_reserved_handler),
-    MsgRow(msg_type=u32(15), kind=KIND_RELIABLE, min_len=u32(0), handler=_reserved_handler),
-    MsgRow(msg_type=u32(16), kind=KIND_RELIABLE, min_len=u32(0), handler=_reserved_handler),
-    MsgRow(msg_type=u32(17), kind=KIND_RELIABLE, min_len=u32(0), handler=_reserved_handler),
-    MsgRow(msg_type=u32(18), kind=KIND_RELIABLE, min_len=u32(0), handler=_reserved_handler),
-    MsgRow(msg_type=u32(19), kind=KIND_RELIABLE, min_len=u32(0), handler=_reserved_handler),
-    MsgRow(msg_type=u32(20), kind=KIND_RELIABLE, min_len=u32(0), handler=_reserved_handler),
-    MsgRow(msg_type=u32(21), kind=KIND_RELIABLE, min_len=u32(0), handler=_reserved_handler),
-    MsgRow(msg_type=u32(22), kind=KIND_RELIABLE, min_len=u32(0), handler=_reserved_handler),
-    MsgRow(msg_type=u32(23), kind=KIND_RELIABLE, min_len=u32(0), handler=_reserved_handler),
+    # pyhv/dsm: control messages are DsmCtlMsg (12 bytes), page messages DsmDataMsg (16 + 4096 bytes)
+    MsgRow(msg_type=MSG_DSM_GET_S, kind=KIND_RELIABLE, min_len=u32(12), handler=dsm_get_s_handler),
+    MsgRow(msg_type=MSG_DSM_GET_X, kind=KIND_RELIABLE, min_len=u32(12), handler=dsm_get_x_handler),
+    MsgRow(msg_type=MSG_DSM_DATA, kind=KIND_RELIABLE, min_len=u32(4112), handler=dsm_data_handler),
+    MsgRow(msg_type=MSG_DSM_GRANT_X, kind=KIND_RELIABLE, min_len=u32(12), handler=dsm_grant_handler),
+    MsgRow(msg_type=MSG_DSM_INV, kind=KIND_RELIABLE, min_len=u32(12), handler=dsm_inv_handler),
+    MsgRow(msg_type=MSG_DSM_INV_ACK, kind=KIND_RELIABLE, min_len=u32(12), handler=dsm_inv_ack_handler),
+    MsgRow(msg_type=MSG_DSM_RECALL, kind=KIND_RELIABLE, min_len=u32(12), handler=dsm_recall_handler),
+    MsgRow(msg_type=MSG_DSM_RECALL_DATA, kind=KIND_RELIABLE, min_len=u32(4112), handler=dsm_recall_data_handler),
+    MsgRow(msg_type=MSG_DSM_PUT_S, kind=KIND_RELIABLE, min_len=u32(12), handler=dsm_put_s_handler),
+    MsgRow(msg_type=MSG_DSM_PUT_X, kind=KIND_RELIABLE, min_len=u32(4112), handler=dsm_put_x_handler),
+    MsgRow(msg_type=MSG_DSM_PUT_ACK, kind=KIND_RELIABLE, min_len=u32(12), handler=dsm_put_ack_handler),
+    MsgRow(msg_type=MSG_DSM_LOST, kind=KIND_RELIABLE, min_len=u32(12), handler=dsm_lost_handler),
     MsgRow(msg_type=MSG_MMIO, kind=KIND_RELIABLE, min_len=MMIO_REPLY_BYTES, handler=remote_mmio_handler),
     MsgRow(msg_type=MSG_SGI, kind=KIND_RELIABLE, min_len=SGI_MSG_BYTES, handler=vgic_remote_sgi_handler),
     MsgRow(msg_type=MSG_SPI, kind=KIND_RELIABLE, min_len=SPI_MSG_BYTES, handler=vgic_remote_spi_handler),

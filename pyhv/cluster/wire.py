@@ -44,8 +44,18 @@ MSG_CLOCK_PROBE: Final = u32(8)         # member -> bootstrap: clock probe
 MSG_CLOCK_REPLY: Final = u32(9)         # bootstrap -> member: the bootstrap's guest counter
 MSG_ECHO: Final = u32(10)               # request/reply self-test and soak payload
 MSG_MARKER: Final = u32(11)             # host switch -> broadcast: skew marker (never sent by a node)
-MSG_RESERVED_FIRST: Final = u32(12)     # 12..23: reserved for the DSM (dropped and counted until then)
-MSG_RESERVED_LAST: Final = u32(23)
+MSG_DSM_GET_S: Final = u32(12)          # requester -> home: a read copy, please (pyhv/dsm, docs/dsm.md)
+MSG_DSM_GET_X: Final = u32(13)          # requester -> home: an exclusive copy (or an upgrade of ours)
+MSG_DSM_DATA: Final = u32(14)           # home -> requester: the page, shared or exclusive
+MSG_DSM_GRANT_X: Final = u32(15)        # home -> requester: upgrade granted, keep your data
+MSG_DSM_INV: Final = u32(16)            # home -> sharer: drop your READ copy
+MSG_DSM_INV_ACK: Final = u32(17)        # sharer -> home: dropped
+MSG_DSM_RECALL: Final = u32(18)         # home -> owner: send the page back, downgrade or drop it
+MSG_DSM_RECALL_DATA: Final = u32(19)    # owner -> home: the page
+MSG_DSM_PUT_S: Final = u32(20)          # sharer -> home: clean copy evicted (no answer)
+MSG_DSM_PUT_X: Final = u32(21)          # owner -> home: dirty copy written back
+MSG_DSM_PUT_ACK: Final = u32(22)        # home -> owner: write-back applied
+MSG_DSM_LOST: Final = u32(23)           # home -> requester: the page's only copy died with a node
 # The cross-node half of the VM (docs/cluster-vm.md): pyhv/core/remote*.py, pyhv/vdev/vgic_remote.py.
 MSG_MMIO: Final = u32(24)               # request/reply: a guest MMIO access executed on the device's owner
 MSG_SGI: Final = u32(25)                # one-way: SGIs for vCPUs of the receiving node
@@ -54,7 +64,7 @@ MSG_GICD_CTLR: Final = u32(27)          # one-way, distributor -> every node: th
 MSG_KICK: Final = u32(28)               # one-way: make a vCPU of the receiving node exit and flush
 MSG_PSCI: Final = u32(29)               # request/reply: CPU_ON / state of a vCPU of the receiving node
 MSG_POWER: Final = u32(30)              # request/reply: the guest powered the VM off (or asked for a reset)
-MSG_VM_SPARE: Final = u32(31)           # reserved for the remote-vCPU code (dropped and counted)
+MSG_VM_SPARE: Final = u32(31)           # reserved for the cross-node VM (dropped and counted)
 MSG_TYPES: Final = u32(32)
 
 # WireHeader.flags

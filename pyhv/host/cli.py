@@ -143,7 +143,7 @@ def _run_cluster(args: argparse.Namespace, target: Path, out_dir: Path, extra: t
     return next((n.exit_status or 1 for n in result.nodes if not n.ok), 0)
 
 
-DIALECT_PACKAGES = ("pyhv/arch", "pyhv/core", "pyhv/drivers", "pyhv/vdev", "pyhv/cluster")
+DIALECT_PACKAGES = ("pyhv/arch", "pyhv/core", "pyhv/drivers", "pyhv/vdev", "pyhv/cluster", "pyhv/dsm")
 
 
 def dialect_modules() -> list[str]:

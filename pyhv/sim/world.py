@@ -77,6 +77,7 @@ class SimNode:
     finished: bool = False
     error: str = ""
     user: dict[str, object] = field(default_factory=dict)   # the scenario's per-node data
+    local_wake_ns: int = -1     # the scenario's own next deadline (simulated vCPU work), -1 if none
 
     @property
     def cpu(self) -> MockCpu:
@@ -263,6 +264,8 @@ class World:
             wake = self.now + 20_000_000
             if deadline != (1 << 64) - 1:
                 wake = min(wake, max(node.ns_at(deadline), self.now + 1000))
+            if node.local_wake_ns >= 0:
+                wake = min(wake, max(node.local_wake_ns, self.now + 1000))
         self._wake(node, wake)
         self._switch(node.index, self._pick())
         self._enter(node)

@@ -10,7 +10,9 @@ local MSG_NAMES = {
     [0] = "ACK", [1] = "KEEPALIVE", [2] = "ANNOUNCE", [3] = "JOIN", [4] = "WELCOME",
     [5] = "CLUSTER_TABLE", [6] = "SETUP_DONE", [7] = "BOOT", [8] = "CLOCK_PROBE", [9] = "CLOCK_REPLY",
     [10] = "ECHO", [11] = "MARKER",
-    -- 12..23: reserved for the DSM
+    [12] = "DSM_GET_S", [13] = "DSM_GET_X", [14] = "DSM_DATA", [15] = "DSM_GRANT_X", [16] = "DSM_INV",
+    [17] = "DSM_INV_ACK", [18] = "DSM_RECALL", [19] = "DSM_RECALL_DATA", [20] = "DSM_PUT_S",
+    [21] = "DSM_PUT_X", [22] = "DSM_PUT_ACK", [23] = "DSM_LOST",
     [24] = "MMIO", [25] = "SGI", [26] = "SPI", [27] = "GICD_CTLR", [28] = "KICK", [29] = "PSCI",
     [30] = "POWER", [31] = "VM_SPARE",
 }
