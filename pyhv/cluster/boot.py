@@ -23,7 +23,7 @@
 
 from typing import Final
 
-from pyhv.lang import i64, kprint, range, u8, u32, u64
+from pyhv.lang import i64, kprint, range, u8, u16, u32, u64
 
 from pyhv.arch.gic import GIC_PRIO_DEFAULT, gic_enable_ppi, gic_enable_spi, gic_nr_irqs
 from pyhv.arch.timer import TIMER_HYP_PPI, timer_freq_hz, timer_now
@@ -39,6 +39,7 @@ from pyhv.cluster.soak import soak_report_served, soak_run
 from pyhv.cluster.table import (
     ROLE_BOOTSTRAP, ROLE_JOINER, ClusterConfig, cluster_my_node, cluster_name_id, cluster_self, cluster_table,
 )
+from pyhv.cluster.transport import transport_peer
 from pyhv.cluster.wire import DROP_REASONS, wire_stats
 from pyhv.core.fdt import FDT_NONE
 from pyhv.core.hostinfo import hostinfo
@@ -176,9 +177,18 @@ def _print_stats() -> None:
     ns = virtio_net_stats()
     kprint("cluster: nic node %u irqs=%u rx=%u tx=%u tx_full=%u rx_errors=%u\n", u32(cluster_my_node()), ns.irqs,
            ns.rx_frames, ns.tx_frames, ns.tx_full, ns.rx_errors)
+    dropped = u64(0)
     for r in range(u32(1), DROP_REASONS):
+        dropped += ws.drops[r]
         if ws.drops[r] != 0:
             kprint("cluster: drops reason=%u count=%u\n", r, ws.drops[r])
+    # The same counters in the machine-readable form `pyhv run --nodes N` gathers into one table
+    # (pyhv/host/stats_table.py, docs/cluster-vm.md "Statistics").
+    retransmits = u64(0)
+    for n in range(u32(0), cluster_table().count):
+        retransmits += transport_peer(u16(n)).retransmits
+    kprint("stats: node %u net rx_frames=%u rx_ok=%u tx_frames=%u dropped=%u retransmits=%u nic_irqs=%u\n",
+           u32(cluster_my_node()), ws.rx_frames, ws.rx_ok, ws.tx_frames, dropped, retransmits, ns.irqs)
 
 
 def _serve_until(deadline: u64, markers: u64) -> bool:

@@ -19,6 +19,7 @@ import pytest
 from compiler.build import BuildResult
 from pyhv.host.cluster_run import ClusterOptions, ClusterResult, node_mac, run_cluster
 from pyhv.host.qemu import QEMU
+from pyhv.host.stats_table import merge_stats, parse_stats
 from pyhv.host.switch_faults import FaultConfig
 
 REPO = Path(__file__).resolve().parents[2]
@@ -151,6 +152,12 @@ def _soak(image: BuildResult, pairs: int, mtu: int | None, seed: int) -> None:
           f"dup_dropped={dup_dropped}")
     assert injected > 0 and dups > 0                    # the faults really happened...
     assert retransmits > 0 and dup_dropped > 0          # ...and the transport repaired them
+    # The machine-readable counters `pyhv run --nodes N` tabulates: one set per node, consistent with the soak's.
+    stats = merge_stats([parse_stats(n.output) for n in result.nodes])
+    assert sorted(stats) == sorted(ids.values())
+    assert sum(s.values[("net", "retransmits")] for s in stats.values()) >= retransmits
+    assert sum(s.values[("net", "dropped")] for s in stats.values()) >= dup_dropped
+    assert all(s.values[("net", "rx_ok")] > 0 for s in stats.values())
 
 
 # The acceptance soak: 3 nodes x 3334 requests = 10 002 page-sized request/response pairs, at each MTU.
