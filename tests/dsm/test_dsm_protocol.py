@@ -67,7 +67,9 @@ def test_an_upgrade_crossed_by_an_invalidation_is_answered_with_data() -> None:
     s1, s2 = sc.stats(1), sc.stats(2)
     assert int(s1.upgrades_no_data) + int(s2.upgrades_no_data) == 1
     assert int(s1.upgrades_with_data) + int(s2.upgrades_with_data) == 1
-    assert int(sc.stats(0).recalls_sent) == 1                           # the second takes it from the first
+    # The second writer takes the page from the first: at least one recall. How many more depends on the
+    # interleaving (a page recalled again before its new owner used it is re-fetched), so no exact count.
+    assert int(sc.stats(0).recalls_sent) >= 1
 
 
 def test_concurrent_writers_queue_at_the_home_and_all_increments_land() -> None:
