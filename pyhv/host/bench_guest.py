@@ -49,6 +49,37 @@ GICD_TYPER = 0x0800_0004         # the GIC distributor (emulated by pyhv, GICv2 
 UART_FR = 0x0900_0018            # the guest's PL011 flag register (emulated by pyhv)
 
 
+# Console helpers of the bare-metal guests (x20 = the PL011 data register): `puts` prints the NUL-terminated
+# string at x1, `puthex` x0 as 16 hex digits and a newline. Clobber x1-x3.
+PRINT_HELPERS = """puts:
+    ldrb w3, [x1], #1
+    cbz w3, puts_end
+    str w3, [x20]
+    b puts
+puts_end:
+    ret
+
+puthex:
+    mov x2, #60
+puthex_loop:
+    lsr x3, x0, x2
+    and x3, x3, #0xf
+    cmp x3, #10
+    b.lt puthex_digit
+    add x3, x3, #0x57
+    b puthex_out
+puthex_digit:
+    add x3, x3, #0x30
+puthex_out:
+    str w3, [x20]
+    subs x2, x2, #4
+    b.ge puthex_loop
+    mov w3, #10
+    str w3, [x20]
+    ret
+"""
+
+
 def _timed_loop(name: str, body: str, result: str) -> str:
     return f"""
     mov x19, x22
@@ -96,33 +127,7 @@ def trap_guest_source(iterations: int) -> str:
 hang:
     b hang
 
-puts:
-    ldrb w3, [x1], #1
-    cbz w3, puts_end
-    str w3, [x20]
-    b puts
-puts_end:
-    ret
-
-puthex:
-    mov x2, #60
-puthex_loop:
-    lsr x3, x0, x2
-    and x3, x3, #0xf
-    cmp x3, #10
-    b.lt puthex_digit
-    add x3, x3, #0x57
-    b puthex_out
-puthex_digit:
-    add x3, x3, #0x30
-puthex_out:
-    str w3, [x20]
-    subs x2, x2, #4
-    b.ge puthex_loop
-    mov w3, #10
-    str w3, [x20]
-    ret
-
+{PRINT_HELPERS}
 {strings}str_done:
     .asciz "bench-trap: done\\n"
     .align 3

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from compiler.build import BuildResult
-from pyhv.host.bench_guest import assemble
+from pyhv.host.bench_guest import PRINT_HELPERS, assemble
 from pyhv.host.boards import load_board
 from pyhv.host.payload import write_payload
 from pyhv.host.qemu import QEMU, RunOptions, run_qemu, run_target
@@ -59,33 +59,7 @@ finish:
 hang:
     b hang
 
-puts:
-    ldrb w3, [x1], #1
-    cbz w3, puts_end
-    str w3, [x20]
-    b puts
-puts_end:
-    ret
-
-puthex:
-    mov x2, #60
-puthex_loop:
-    lsr x3, x0, x2
-    and x3, x3, #0xf
-    cmp x3, #10
-    b.lt puthex_digit
-    add x3, x3, #0x57
-    b puthex_out
-puthex_digit:
-    add x3, x3, #0x30
-puthex_out:
-    str w3, [x20]
-    subs x2, x2, #4
-    b.ge puthex_loop
-    mov w3, #10
-    str w3, [x20]
-    ret
-
+{PRINT_HELPERS}
 s_esr:
     .asciz "abort-test: esr="
 s_far:
