@@ -25,7 +25,7 @@ TARGET = REPO / "targets" / "qemu-virt"
 LOST_MS = 1000
 PAIRS = 600
 SOAK_WINDOW = 4                          # pyhv/cluster/soak.py: requests in flight per node
-LOST_RE = re.compile(r"^cluster: node (\d+) lost: silent for (\d+) ms with (\d+) frames unacked and "
+LOST_RE = re.compile(r"^cluster: node (\d+) lost: silent for (\d+) ms with (\d+) frames unacked, \d+ parked and "
                      r"(\d+) requests waiting$", re.M)
 
 pytestmark = [pytest.mark.qemu,
