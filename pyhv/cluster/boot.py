@@ -39,14 +39,14 @@ from pyhv.cluster.soak import soak_report_served, soak_run
 from pyhv.cluster.table import (
     ROLE_BOOTSTRAP, ROLE_JOINER, ClusterConfig, cluster_my_node, cluster_name_id, cluster_self, cluster_table,
 )
-from pyhv.cluster.transport import transport_peer
-from pyhv.cluster.wire import DROP_REASONS, wire_stats
+from pyhv.cluster.netstats import cluster_print_net_stats
 from pyhv.core.fdt import FDT_NONE
 from pyhv.core.hostinfo import hostinfo
 from pyhv.core.power import power_off
+from pyhv.core.vm_cluster import vm_cluster_abort, vm_cluster_barrier, vm_cluster_home_bytes, vm_cluster_prepare
 from pyhv.core.printk import printk_begin, printk_char, printk_end, printk_hex, printk_str, printk_udec
 from pyhv.drivers.virtio_net import (
-    VIRTIO_NET_NIC_OPS, virtio_net_intid, virtio_net_irq, virtio_net_probe, virtio_net_stats,
+    VIRTIO_NET_NIC_OPS, virtio_net_intid, virtio_net_irq, virtio_net_probe,
 )
 
 DEFAULT_WAIT_MS: Final = u32(60000)
@@ -72,13 +72,18 @@ def _print_mac(mac: u64) -> None:
         printk_hex((mac >> (u32(40) - i * 8)) & 0xFF, u32(2))
 
 
-def _config(cfg: ClusterConfig, role: u32) -> None:
+def _config(cfg: ClusterConfig, role: u32) -> bool:
+    # False: a VM was asked for (pyhv.vm=1) and this node's RAM cannot hold its share (printed).
     info = hostinfo()
     cfg.role = role
     cid = bootarg_name_id("pyhv.cluster")
     cfg.cluster_id = cid if cid != FDT_NONE else cluster_name_id("pyhv")
     cfg.cpus = info.ncpus
     cfg.ram_bytes = info.ram_size
+    if vm_cluster_requested():
+        cfg.ram_bytes = vm_cluster_home_bytes()     # the home share of guest RAM (docs/dsm.md "Memory layout")
+        if cfg.ram_bytes == 0:
+            return False
     cfg.freq_hz = timer_freq_hz()
     cfg.min_nodes = bootarg_u32("pyhv.nodes", u32(1))
     # QEMU under TCG on a shared host: round trips of ~0.3-2 ms, scheduling stalls of milliseconds to tens
@@ -95,6 +100,12 @@ def _config(cfg: ClusterConfig, role: u32) -> None:
     cfg.resync_us = u32(200000)
     cfg.probe_gap_us = u32(2000)
     cfg.idle_max_us = IDLE_MAX_US_IRQ if _nic_irq_usable() else IDLE_MAX_US_POLL
+    return True
+
+
+def vm_cluster_requested() -> bool:
+    # pyhv.vm=1: after formation the nodes run ONE VM together (pyhv/core/vm_cluster.py).
+    return bootarg_eq("pyhv.vm", "1")
 
 
 def _nic_irq_usable() -> bool:
@@ -170,27 +181,6 @@ def cluster_print_table() -> None:
         printk_end()
 
 
-def _print_stats() -> None:
-    ws = wire_stats()
-    kprint("cluster: stats node %u rx_frames=%u rx_ok=%u tx_frames=%u\n", u32(cluster_my_node()), ws.rx_frames,
-           ws.rx_ok, ws.tx_frames)
-    ns = virtio_net_stats()
-    kprint("cluster: nic node %u irqs=%u rx=%u tx=%u tx_full=%u rx_errors=%u\n", u32(cluster_my_node()), ns.irqs,
-           ns.rx_frames, ns.tx_frames, ns.tx_full, ns.rx_errors)
-    dropped = u64(0)
-    for r in range(u32(1), DROP_REASONS):
-        dropped += ws.drops[r]
-        if ws.drops[r] != 0:
-            kprint("cluster: drops reason=%u count=%u\n", r, ws.drops[r])
-    # The same counters in the machine-readable form `pyhv run --nodes N` gathers into one table
-    # (pyhv/host/stats_table.py, docs/cluster-vm.md "Statistics").
-    retransmits = u64(0)
-    for n in range(u32(0), cluster_table().count):
-        retransmits += transport_peer(u16(n)).retransmits
-    kprint("stats: node %u net rx_frames=%u rx_ok=%u tx_frames=%u dropped=%u retransmits=%u nic_irqs=%u\n",
-           u32(cluster_my_node()), ws.rx_frames, ws.rx_ok, ws.tx_frames, dropped, retransmits, ns.irqs)
-
-
 def _serve_until(deadline: u64, markers: u64) -> bool:
     # Keep the node serving until `markers` markers arrived (True) or the deadline passed (False);
     # markers == 0: until the deadline.
@@ -201,23 +191,28 @@ def _serve_until(deadline: u64, markers: u64) -> bool:
     return markers == 0
 
 
-def cluster_boot_main() -> None:
-    # Never returns: the node powers off at the end (or on any failure, with a message).
+def cluster_boot_main(console_base: u64) -> bool:
+    # Without pyhv.vm=1 never returns: the node powers off at the end (or on any failure, with a message).
+    # With it: True once this node's part of the VM across the cluster is set up and every node is ready
+    # (the caller starts the CPUs and runs it: pyhv/core/vm_cluster.py); False after a failure (powered off).
     role = ROLE_JOINER
     if bootarg_eq("pyhv.role", "bootstrap"):
         role = ROLE_BOOTSTRAP
     elif not bootarg_eq("pyhv.role", "joiner"):
         kprint("cluster: pyhv.role must be bootstrap or joiner; powering off\n")
         power_off()
-        return
+        return False
     if not virtio_net_probe():
         kprint("cluster: no usable virtio-net device (virtio-mmio version 2 needed); powering off\n")
         power_off()
-        return
+        return False
     nic_set(VIRTIO_NET_NIC_OPS)
     clocksync_set_ops(CLOCK_SYSREG_OPS)
     cfg = ClusterConfig()
-    _config(cfg, role)
+    if not _config(cfg, role):
+        kprint("cluster: this node cannot take part in the VM; powering off\n")
+        power_off()
+        return False
     _enable_irqs()
     cluster_init(cfg)
     _print_start()
@@ -227,9 +222,9 @@ def cluster_boot_main() -> None:
         if timer_now() >= deadline:
             kprint("cluster: not formed within the wait (%u of %u nodes known); powering off\n",
                    cluster_table().count, cfg.min_nodes)
-            _print_stats()
+            cluster_print_net_stats()
             power_off()
-            return
+            return False
         cluster_step()
     t = cluster_table()
     now = timer_now()
@@ -239,6 +234,11 @@ def cluster_boot_main() -> None:
     ck = clocksync_state()
     kprint("clock: node %u cntvoff=%d rtt_min=%u rounds=%u rejected=%u freq=%u\n", u32(cluster_my_node()),
            i64(ck.cntvoff), ck.min_rtt, ck.rounds, ck.rejected, timer_freq_hz())
+    if vm_cluster_requested():
+        if vm_cluster_barrier(vm_cluster_prepare(console_base)):
+            return True
+        vm_cluster_abort()
+        return False
     burst = bootarg_u32("pyhv.burst", u32(0))
     if burst != 0:
         burst_run(burst, True, wait)
@@ -259,6 +259,7 @@ def cluster_boot_main() -> None:
     ck = clocksync_state()
     kprint("clock: node %u final cntvoff=%d rtt_min=%u rounds=%u rejected=%u steps=%u\n",
            u32(cluster_my_node()), i64(ck.cntvoff), ck.min_rtt, ck.rounds, ck.rejected, ck.steps)
-    _print_stats()
+    cluster_print_net_stats()
     kprint("cluster: node %u powering off\n", u32(cluster_my_node()))
     power_off()
+    return False

@@ -3,8 +3,8 @@
 # cluster_init, and by the tests) panics on a row out of place, which also catches a duplicate type.
 # Handlers run from the receive path: they may send, never wait.
 #
-# Rows 12..23 are the DSM (docs/dsm.md; handlers in pyhv/dsm/home.py and local.py). Row 31 is reserved for
-# the cross-node VM: its handler drops and counts. Rows 24..30 are the cross-node VM (docs/cluster-vm.md); their handlers live in pyhv/core/remote.py and
+# Rows 12..23 are the DSM (docs/dsm.md; handlers in pyhv/dsm/home.py and local.py). Row 31 is the VM's start barrier
+# (pyhv/core/vmready.py). Rows 24..30 are the cross-node VM (docs/cluster-vm.md); their handlers live in pyhv/core/remote.py and
 # pyhv/vdev/vgic_remote.py, which is why this table (alone in pyhv/cluster) imports dsm, core and vdev. A request
 # and its reply share a row: min_len is the shorter of the two (the handler checks the request's length).
 
@@ -23,7 +23,7 @@ from pyhv.cluster.membership import (
 from pyhv.cluster.wire import (
     KIND_CONTROL, KIND_DATAGRAM, KIND_RELIABLE, MSG_ACK, MSG_ANNOUNCE, MSG_BOOT, MSG_CLOCK_PROBE,
     MSG_CLOCK_REPLY, MSG_ECHO, MSG_GICD_CTLR, MSG_JOIN, MSG_KEEPALIVE, MSG_KICK, MSG_MARKER, MSG_MMIO,
-    MSG_POWER, MSG_PSCI, MSG_SETUP_DONE, MSG_SGI, MSG_SPI, MSG_CLUSTER_TABLE, MSG_TYPES, MSG_VM_SPARE,
+    MSG_POWER, MSG_PSCI, MSG_SETUP_DONE, MSG_SGI, MSG_SPI, MSG_CLUSTER_TABLE, MSG_TYPES, MSG_VM_READY,
     MSG_WELCOME, MsgRow,
 )
 from pyhv.cluster.wire import (
@@ -42,29 +42,15 @@ from pyhv.core.remote import (
     KICK_MSG_BYTES, MMIO_REPLY_BYTES, POWER_MSG_BYTES, PSCI_REPLY_BYTES, remote_kick_handler, remote_mmio_handler,
     remote_power_handler, remote_psci_handler,
 )
+from pyhv.core.vmready import VM_READY_MSG_BYTES, vmready_handler
 from pyhv.vdev.vgic_remote import (
     CTLR_MSG_BYTES, SGI_MSG_BYTES, SPI_MSG_BYTES, vgic_remote_ctlr_handler, vgic_remote_sgi_handler,
     vgic_remote_spi_handler,
 )
 
 
-class MsgReserved(Struct):
-    dropped: u64            # messages of a reserved type received (and dropped)
-
-
-_reserved: Final = Static(MsgReserved)
-
-
-def msgtable_reserved_dropped() -> u64:
-    return _reserved.get().dropped
-
-
 def _no_handler(src: u16, req_id: u32, payload: u64, length: u32) -> None:
     pass
-
-
-def _reserved_handler(src: u16, req_id: u32, payload: u64, length: u32) -> None:
-    _reserved.get().dropped += 1
 
 
 MSG_TABLE: Final = (
@@ -100,7 +86,7 @@ MSG_TABLE: Final = (
     MsgRow(msg_type=MSG_KICK, kind=KIND_RELIABLE, min_len=KICK_MSG_BYTES, handler=remote_kick_handler),
     MsgRow(msg_type=MSG_PSCI, kind=KIND_RELIABLE, min_len=PSCI_REPLY_BYTES, handler=remote_psci_handler),
     MsgRow(msg_type=MSG_POWER, kind=KIND_RELIABLE, min_len=POWER_MSG_BYTES, handler=remote_power_handler),
-    MsgRow(msg_type=MSG_VM_SPARE, kind=KIND_RELIABLE, min_len=u32(0), handler=_reserved_handler),
+    MsgRow(msg_type=MSG_VM_READY, kind=KIND_RELIABLE, min_len=VM_READY_MSG_BYTES, handler=vmready_handler),
 )
 
 

@@ -20,12 +20,16 @@
 
 from typing import Callable, Final
 
-from pyhv.lang import SEQ_CST, Atomic, Ops, OpsSlot, PerCpu, SpinLock, Static, Struct, irq_wait, range, u32, u64
+from pyhv.lang import SEQ_CST, Atomic, Ops, OpsSlot, PerCpu, SpinLock, Static, Struct, irq_wait, range, u8, u16, u32, u64
 
 from pyhv.arch.timer import timer_arm_ticks, timer_now
 from pyhv.cluster.idle import TIMER_TVAL_MAX
 from pyhv.cluster.node import cluster_next_deadline, cluster_poll
+from pyhv.cluster.requests import (
+    REPLY_PENDING, TRANSPORT_ERR_NO_SLOT, Reply, request_table, transport_poll_reply, transport_request,
+)
 from pyhv.cluster.table import cluster_cfg, ticks_from_us
+from pyhv.cluster.transport import TRANSPORT_ERR_BUSY, transport_send
 
 SERVICE_MAX_CPUS: Final = u32(32)   # CPUs of one node the sleeper mask can name
 
@@ -34,6 +38,7 @@ class ServiceOps(Ops):
     # What the service needs from the node it runs on (the image: pyhv/core/vm_cluster.py; tests: mocks).
     this_cpu: Callable[[], u32]         # index of the calling physical CPU on this node
     wake_cpu: Callable[[u32], None]     # make that CPU leave irq_wait() / the guest (a physical SGI)
+    after_poll: Callable[[], None]      # under the lock after every poll (the DSM's and the VM's timers)
 
 
 class ServiceState(Struct):
@@ -104,6 +109,7 @@ def service_poll() -> u32:
     with st.lock:
         c.inside = True
         handled = cluster_poll()
+        _ops.get().after_poll()
         st.polls += 1
         if _ops.get().this_cpu() == 0:
             _arm_cluster_timer()
@@ -147,3 +153,62 @@ def service_wait_sleep() -> None:
     # Second half: sleep until any interrupt (a wake SGI, or on CPU 0 the NIC / the cluster timer).
     irq_wait()
     service_wait_unmark()
+
+
+# --- waiting for the cluster from a vCPU's trap (any CPU) -------------------------------------------------------
+
+def service_wait_once() -> None:
+    # One round of a wait whose condition the caller has just found false, after service_wait_mark():
+    # poll; if nothing arrived, sleep until an interrupt (a wake SGI from whoever polls next, or on CPU 0
+    # the NIC / the cluster timer). The caller re-checks its condition after it.
+    if service_poll() == 0:
+        service_wait_sleep()
+    else:
+        service_wait_unmark()
+
+
+def service_wait_reply(req_id: u32, out: Reply) -> u32:
+    # Wait for the reply to req_id (transport_wait_reply for a node whose CPUs share the cluster code):
+    # TRANSPORT_OK with the reply in `out`, TRANSPORT_ERR_PEER_LOST or TRANSPORT_ERR_NO_REQUEST.
+    st = _svc.get()
+    while True:
+        service_wait_mark()
+        r = REPLY_PENDING
+        with st.lock:
+            r = transport_poll_reply(req_id, out)
+        if r != REPLY_PENDING:
+            service_wait_unmark()
+            return r
+        service_wait_once()
+
+
+def service_request(dst: u16, msg_type: u32, payload: u64, length: u32) -> u32:
+    # transport_request from a vCPU's trap: while every request slot is busy or the send backlog is at its
+    # reserve, serve the cluster until one frees. The request id, or 0 if dst cannot be reached.
+    st = _svc.get()
+    while True:
+        req = u32(0)
+        err = u32(0)
+        with st.lock:
+            req = transport_request(dst, msg_type, payload, length)
+            err = request_table().last_err
+        if req != 0:
+            return req
+        if err != TRANSPORT_ERR_BUSY and err != TRANSPORT_ERR_NO_SLOT:
+            return u32(0)
+        service_wait_mark()
+        service_wait_once()
+
+
+def service_send(dst: u16, msg_type: u32, flags: u8, req_id: u32, payload: u64, length: u32) -> u32:
+    # transport_send from a vCPU's trap: waits (serving the cluster) while the send backlog is at its
+    # reserve; returns what transport_send returns, never TRANSPORT_ERR_BUSY.
+    st = _svc.get()
+    while True:
+        r = u32(0)
+        with st.lock:
+            r = transport_send(dst, msg_type, flags, req_id, payload, length)
+        if r != TRANSPORT_ERR_BUSY:
+            return r
+        service_wait_mark()
+        service_wait_once()

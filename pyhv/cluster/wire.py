@@ -64,7 +64,7 @@ MSG_GICD_CTLR: Final = u32(27)          # one-way, distributor -> every node: th
 MSG_KICK: Final = u32(28)               # one-way: make a vCPU of the receiving node exit and flush
 MSG_PSCI: Final = u32(29)               # request/reply: CPU_ON / state of a vCPU of the receiving node
 MSG_POWER: Final = u32(30)              # request/reply: the guest powered the VM off (or asked for a reset)
-MSG_VM_SPARE: Final = u32(31)           # reserved for the cross-node VM (dropped and counted)
+MSG_VM_READY: Final = u32(31)           # a joiner set its part of the VM up (pyhv/core/vmready.py)
 MSG_TYPES: Final = u32(32)
 
 # WireHeader.flags

@@ -36,7 +36,9 @@ from pyhv.core.power import power_off
 from pyhv.core.printk import (
     NULL_CONSOLE_OPS, printk_begin, printk_cstr_at, printk_end, printk_set_console, printk_str,
 )
-from pyhv.core.vm import VM_OK, vm_find_payload, vm_prepare, vm_secondary_main, vm_start
+from pyhv.core.vm_cluster import vm_cluster_activate, vm_cluster_run
+from pyhv.core.vm import vm_find_payload, vm_prepare, vm_secondary_main, vm_start
+from pyhv.core.vm_devices import VM_OK
 from pyhv.core.vmstate import vm_is_active
 
 PYHV_VERSION: Final = "0.1.0"
@@ -156,7 +158,12 @@ def hv_main(dtb: u64) -> None:
     kprint("console: pl011 at 0x%x\n", console)
     devices_probe_power()
     if cluster_boot_requested():
-        cluster_boot_main()             # pyhv.role= in the bootargs: cluster bring-up, then power off
+        # pyhv.role= in the bootargs: cluster bring-up, then power off, or (pyhv.vm=1) one VM across the
+        # cluster: this node's CPUs run their vCPUs (docs/cluster-vm.md).
+        if cluster_boot_main(console):
+            vm_cluster_activate()
+            _start_secondaries(info)
+            vm_cluster_run()
         return
     if vm_find_payload():
         # A guest payload instead of the self-test (docs/vm-model.md): set the VM up, start the other

@@ -243,11 +243,11 @@ def remote_power_pending() -> bool:
 
 # --- the image's physical side ---------------------------------------------------------------------------------
 
-def _gic_kick(vcpu: u32, cpu: u32) -> None:
+def remote_gic_kick(vcpu: u32, cpu: u32) -> None:
     # The kick SGI to the CPU running `vcpu`, unless that is us (we flush before returning to the guest).
     if vcpu_is_current(vcpu) or cpu >= hostinfo().ncpus:
         return
     gic_send_sgi(hostinfo().cpus[cpu].mpidr, VCPU_KICK_SGI)
 
 
-REMOTE_GIC_PHYS_OPS: Final = RemotePhysOps(kick=_gic_kick, power_off=power_off)
+REMOTE_GIC_PHYS_OPS: Final = RemotePhysOps(kick=remote_gic_kick, power_off=power_off)

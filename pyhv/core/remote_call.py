@@ -1,7 +1,8 @@
 # The waiting half of a VM spanning nodes (docs/cluster-vm.md): what a trapped vCPU does when the device,
-# the vCPU or the power switch it needs lives on another node. It sends a request and waits in the
-# transport's one waiting primitive (transport_wait_reply: it keeps serving every other message, so two
-# nodes asking each other progress); the answer is used exactly as a local one would be:
+# the vCPU or the power switch it needs lives on another node. It sends a request and waits through the
+# node's cluster service (service_request / service_wait_reply, pyhv/cluster/service.py: the node's lock
+# around every entry into cluster code, any CPU may wait, and the wait keeps serving every other message, so
+# two nodes asking each other progress); the answer is used exactly as a local one would be:
 #
 #   guest MMIO  -> remote_mmio_access: the owner runs mmio_dispatch (pyhv/core/remote.py); the load value
 #                  and handled/unhandled come back into the MmioAccess, vcpu.py completes the instruction
@@ -19,9 +20,11 @@ from typing import Final
 from pyhv.lang import Array, addr_of, i32, kprint, range, struct_at, u8, u16, u32, u64
 
 from pyhv.arch.timer import timer_now
-from pyhv.cluster.idle import cluster_sleep_until
-from pyhv.cluster.node import cluster_poll, transport_wait_reply
-from pyhv.cluster.requests import Reply, transport_request
+from pyhv.cluster.requests import Reply
+from pyhv.cluster.service import (
+    service_poll, service_request, service_state, service_wait_mark, service_wait_reply, service_wait_sleep,
+    service_wait_unmark,
+)
 from pyhv.cluster.table import cluster_cfg, cluster_my_node, ticks_from_us
 from pyhv.cluster.transport import TRANSPORT_OK
 from pyhv.cluster.wire import MAX_NODES, MSG_MMIO, MSG_POWER, MSG_PSCI
@@ -87,8 +90,8 @@ def remote_mmio_access(vcpu: u32, acc: MmioAccess) -> u32:
     st = remote_stats()
     st.mmio_forwarded += 1
     out = Reply()
-    req = transport_request(owner, MSG_MMIO, addr_of(m), MMIO_MSG_BYTES)
-    if req == 0 or transport_wait_reply(req, out) != TRANSPORT_OK or out.length < MMIO_REPLY_BYTES:
+    req = service_request(owner, MSG_MMIO, addr_of(m), MMIO_MSG_BYTES)
+    if req == 0 or service_wait_reply(req, out) != TRANSPORT_OK or out.length < MMIO_REPLY_BYTES:
         st.mmio_failed += 1
         kprint("remote: vcpu %u: %s of ipa 0x%x: its owner, node %u, cannot be reached\n", vcpu,
                "write" if acc.is_write else "read", acc.ipa, owner)
@@ -115,8 +118,8 @@ def _psci_ask(op: u32, vcpu: u32, entry: u64, context_id: u64, result: PsciReply
     m.context_id = context_id
     remote_stats().psci_forwarded += 1
     out = Reply()
-    req = transport_request(node, MSG_PSCI, addr_of(m), PSCI_MSG_BYTES)
-    if req == 0 or transport_wait_reply(req, out) != TRANSPORT_OK or out.length < PSCI_REPLY_BYTES:
+    req = service_request(node, MSG_PSCI, addr_of(m), PSCI_MSG_BYTES)
+    if req == 0 or service_wait_reply(req, out) != TRANSPORT_OK or out.length < PSCI_REPLY_BYTES:
         return False
     result.result = struct_at(PsciReply, addr_of(out.data)).result
     return True
@@ -155,16 +158,20 @@ def remote_power_all(kind: u32, vcpu: u32) -> None:
     m.vcpu = vcpu
     for n in range(u16(0), u16(MAX_NODES)):
         if remote_node_is_peer(u32(n)):
-            reqs[n] = transport_request(n, MSG_POWER, addr_of(m), POWER_MSG_BYTES)
+            reqs[n] = service_request(n, MSG_POWER, addr_of(m), POWER_MSG_BYTES)
     out = Reply()
     for n in range(u16(0), u16(MAX_NODES)):
         if reqs[n] != 0:
-            transport_wait_reply(reqs[n], out)
+            service_wait_reply(reqs[n], out)
     deadline = timer_now() + ticks_from_us(_linger_us())
     while timer_now() < deadline:
-        if cluster_poll() == 0:
-            cluster_sleep_until(deadline)
-    remote_phys().power_off()
+        service_wait_mark()
+        if service_poll() == 0:
+            service_wait_sleep()        # the wake SGI, or CPU 0's cluster timer (armed by its polls)
+        else:
+            service_wait_unmark()
+    with service_state().lock:
+        remote_phys().power_off()       # under the lock: no other CPU of this node is inside the cluster code
 
 
 def _system_off() -> None:

@@ -41,7 +41,7 @@ from pyhv.core.guestfault import guestfault_abort
 from pyhv.core.clock import clock_cpu_enter, clock_reload
 from pyhv.core.ratelimit import RateLimit, ratelimit_allow
 from pyhv.core.smccc import smccc_handle
-from pyhv.core.vmstate import vm_config
+from pyhv.core.vmstate import vm_config, vm_counters, vm_cpu_index
 from pyhv.core.vpsci import (
     SMCCC_ACTION_HALT, SMCCC_ACTION_VCPU_OFF, SmcccResult, VpsciBoot, vpsci_vcpu_started,
 )
@@ -110,6 +110,7 @@ def vcpu_run(vcpu: u32, entry: u64, x0: u64) -> None:
     c = _cpu.get()
     c.vcpu = vcpu
     c.running = True
+    vm_counters().entered[vm_cpu_index()] = u64(1)
     cfg = vm_config()
     stage2_install()
     el2_vm_cpu_setup(cfg.vcpus[vcpu].mpidr, clock_cpu_enter())      # the node's CNTVOFF (core/clock.py)
@@ -205,6 +206,7 @@ def vcpu_trap_sync(f: TrapFrame) -> None:
     c = _cpu.get()
     vcpu = c.vcpu
     c.exits += 1
+    vm_counters().exits[vm_cpu_index()] += 1
     synced = _sync(vcpu)
     e = Esr()
     esr_decode(f.esr, e)
@@ -238,6 +240,7 @@ def _host_irq(vcpu: u32, intid: u32) -> None:
         vgic_maintenance(vcpu)
     elif intid == TIMER_HYP_PPI:
         timer_handle_irq()
+        trap_device_irq(intid)          # a cluster node's CPU 0 serves the cluster on it (vm_cluster.py)
     elif intid == VCPU_KICK_SGI:
         pass                            # a kick: the exit itself was the point (we flush on the way back)
     elif trap_device_irq(intid):
@@ -253,6 +256,7 @@ def vcpu_trap_irq(f: TrapFrame) -> None:
     synced = False
     if guest:
         c.exits += 1
+        vm_counters().exits[vm_cpu_index()] += 1
         c.irqs += 1
         synced = _sync(c.vcpu)
     intid = gic_ack()

@@ -21,74 +21,39 @@
 from typing import Final
 
 from pyhv.lang import (
-    Static, Struct, cpu_relax, dc_op, dsb, i32, ic_op, irq_wait, isb, kprint, mem_read8, mem_read64, mem_write8,
-    mem_write64, mmio_read32, mmio_write32, range, symbol_addr, u8, u32, u64,
+    Static, Struct, dc_op, dsb, ic_op, irq_wait, isb, kprint, mem_read8, mem_read64, mem_write8, mem_write64,
+    range, symbol_addr, u32, u64,
 )
 
-from pyhv.arch.gic import GIC_PRIO_DEFAULT, gic_enable_sgi, gic_send_sgi, gic_version
+from pyhv.arch.gic import GIC_PRIO_DEFAULT, gic_enable_sgi, gic_version
 from pyhv.arch.stage2 import (
     stage2_init, stage2_install, stage2_map_range, stage2_pool_pages, stage2_pool_pages_for, stage2_pool_used,
 )
-from pyhv.arch.stage2_desc import S2_DEVICE, S2_RW, S2_RWX
-from pyhv.arch.traps import GuestTrapOps, trap_set_guest_ops
-from pyhv.core.fdt import FDT_NONE, fdt_find_compatible, fdt_prop_u64
-from pyhv.core.fdt_path import fdt_node_enabled, fdt_path
-from pyhv.core.fdt_reg import FdtReg, fdt_reg
+from pyhv.arch.stage2_desc import S2_RWX
+from pyhv.arch.traps import trap_set_guest_ops
+from pyhv.core.fdt import FDT_NONE, fdt_prop_u64
+from pyhv.core.fdt_path import fdt_path
 from pyhv.core.fdt_write import FDT_W_OK
 from pyhv.core.guest_fdt import guest_fdt_build
-from pyhv.core.guestfault import GUESTFAULT_ABSENT_OPS, guestfault_installed, guestfault_set_ops
 from pyhv.core.hostinfo import HostInfo, hostinfo
 from pyhv.core.loader import LOADER_OK, KernelImage, loader_parse_image, loader_place
-from pyhv.core.mmio import MMIO_REG_OK, MmioCatalog, MmioDevice, mmio_register, mmio_set_catalog
 from pyhv.core.payload import PAYLOAD_OK, Payload, payload_looks_valid, payload_parse, payload_report
-from pyhv.core.power import power_off
-from pyhv.core.printk import printk_set_console
-from pyhv.core.vcpu import VCPU_KICK_SGI, vcpu_is_current, vcpu_run, vcpu_trap_irq, vcpu_trap_sync
+from pyhv.core.vcpu import VCPU_KICK_SGI, vcpu_run
+from pyhv.core.vm_devices import (
+    VM_ERR_CONFIG, VM_ERR_LOADER, VM_ERR_MEMORY, VM_ERR_PAYLOAD, VM_OK, VM_POWER_OPS, VM_TRAP_OPS, VM_UART_OPS,
+    vm_log_console, vm_setup_devices,
+)
 from pyhv.core.vmconfig import (
-    CLUSTERINFO_SIZE, GIC_DIST_SIZE, GICV2_CPU_SIZE, UART_SIZE, VMCFG_OK, vmconfig_gic_redist_size,
-    VmConfig, vmconfig_set_bootargs_at, vmconfig_single_node, vmconfig_validate,
+    VMCFG_OK, VmConfig, vmconfig_set_bootargs_at, vmconfig_single_node, vmconfig_validate,
 )
 from pyhv.core.vmlayout import VMLAYOUT_OK, NodeLayout, vm_layout_node, vm_layout_print
-from pyhv.core.vmstate import vm_ipa_to_host, vm_state
-from pyhv.core.vpsci import (
-    VPSCI_RET_INTERNAL_FAILURE, VPSCI_RET_SUCCESS, VcpuPowerOps, VpsciBoot, vpsci_init, vpsci_set_power_ops,
-    vpsci_vcpu_started,
-)
-from pyhv.drivers.bcm2835_aux_uart import AUX_UART_CONSOLE_OPS, aux_uart_init
-from pyhv.drivers.pl011 import pl011_init
-from pyhv.vdev.vgic import VGIC_OK, VgicHostOps, vgic_init, vgic_inject, vgic_set_host_ops, vgic_set_vcpu_mpidr
-from pyhv.vdev.vgic_lr import vgic_set_lr_ops
-from pyhv.vdev.vgic_lr_v2 import VGIC_V2_LR_OPS, vgic_v2_set_gich
-from pyhv.vdev.vgic_lr_v3 import VGIC_V3_LR_OPS
-from pyhv.vdev.vgicv2_dist import VGICV2_DIST_DEVICE
-from pyhv.vdev.vgicv3_dist import VGICV3_DIST_DEVICE
-from pyhv.vdev.vgicv3_redist import VGICV3_REDIST_DEVICE, vgicv3_redist_reset
-from pyhv.vdev.vpl011 import VPL011_DEVICE, Vpl011Ops, vpl011_reset, vpl011_set_ops
-
-# A user module outside pyhv/ (docs/writing-a-module.md): the compiler finds it from the repository root.
-from examples.clusterinfo.clusterinfo import CLUSTERINFO_DEVICE, clusterinfo_reset
+from pyhv.core.vmstate import vm_cpu_set_index, vm_ipa_to_host, vm_state
+from pyhv.core.vpsci import VpsciBoot, vpsci_init, vpsci_set_power_ops, vpsci_vcpu_started
+from pyhv.vdev.vpl011 import vpl011_reset, vpl011_set_ops
 
 VM_DTB_BYTES: Final = u64(0x10000)          # room for the guest DTB
 SZ_8K: Final = u64(0x2000)
 CACHE_LINE_BYTES: Final = u64(64)
-FIRST_SPI: Final = u32(32)
-
-DEV_GICD_V3: Final = u32(0)                 # MMIO catalogue indices
-DEV_GICR_V3: Final = u32(1)
-DEV_UART: Final = u32(2)
-DEV_GICD_V2: Final = u32(3)
-DEV_CLUSTERINFO: Final = u32(4)
-
-PL011_DR: Final = u64(0x000)                # the host UART the guest console drains into (ARM DDI 0183)
-PL011_FR: Final = u64(0x018)
-PL011_FR_TXFF: Final = u32(1 << 5)
-
-VM_OK: Final = u32(0)
-VM_ERR_PAYLOAD: Final = u32(1)
-VM_ERR_MEMORY: Final = u32(2)
-VM_ERR_CONFIG: Final = u32(3)
-VM_ERR_LOADER: Final = u32(4)
-VM_ERR_GIC: Final = u32(5)
 
 
 class VmBoot(Struct):
@@ -100,74 +65,6 @@ class VmBoot(Struct):
 
 
 _boot: Final = Static(VmBoot)
-
-
-# --- devices the VM owns -----------------------------------------------------------------------------------
-
-def _device(i: u32) -> MmioDevice:
-    if i == DEV_GICD_V3:
-        return VGICV3_DIST_DEVICE
-    if i == DEV_GICR_V3:
-        return VGICV3_REDIST_DEVICE
-    if i == DEV_GICD_V2:
-        return VGICV2_DIST_DEVICE
-    if i == DEV_CLUSTERINFO:
-        return CLUSTERINFO_DEVICE
-    return VPL011_DEVICE
-
-
-VM_CATALOG: Final = MmioCatalog(device=_device)
-
-
-def _guest_tx(c: u8) -> None:
-    # A byte the guest wrote to its PL011: straight to the host UART (the guest sends its own CR LF).
-    base = vm_state().guest_uart_base
-    if base == 0:
-        return
-    while (mmio_read32(base + PL011_FR) & PL011_FR_TXFF) != 0:
-        cpu_relax()
-    mmio_write32(base + PL011_DR, u32(c))
-
-
-def _guest_uart_irq(level: bool) -> None:
-    vgic_inject(u32(0), FIRST_SPI + vm_state().cfg.uart_spi, level)
-
-
-VM_UART_OPS: Final = Vpl011Ops(tx=_guest_tx, irq=_guest_uart_irq)
-
-
-def _kick(vcpu: u32) -> None:
-    # An interrupt was queued for `vcpu`: unless that is us (we flush before returning to the guest anyway),
-    # a physical SGI makes its CPU exit the guest (or leave irq_wait) and flush its list registers.
-    if vcpu_is_current(vcpu) or vcpu >= hostinfo().ncpus:
-        return
-    gic_send_sgi(hostinfo().cpus[vcpu].mpidr, VCPU_KICK_SGI)
-
-
-VM_VGIC_HOST_OPS: Final = VgicHostOps(kick=_kick)
-
-
-def _cpu_on(vcpu: u32) -> i32:
-    # Its physical CPU sleeps in vm_secondary_main (or in a CPU_OFF wait): an SGI ends its irq_wait().
-    if vcpu >= hostinfo().ncpus:
-        return VPSCI_RET_INTERNAL_FAILURE
-    if not vcpu_is_current(vcpu):
-        gic_send_sgi(hostinfo().cpus[vcpu].mpidr, VCPU_KICK_SGI)
-    return VPSCI_RET_SUCCESS
-
-
-def _system_off() -> None:
-    kprint("pyhv: the guest powered off\n")
-    power_off()
-
-
-def _system_reset() -> None:
-    kprint("pyhv: the guest asked for a reset; pyhv cannot reset a VM yet, powering off\n")
-    power_off()
-
-
-VM_POWER_OPS: Final = VcpuPowerOps(cpu_on=_cpu_on, system_off=_system_off, system_reset=_system_reset)
-VM_TRAP_OPS: Final = GuestTrapOps(sync=vcpu_trap_sync, irq=vcpu_trap_irq)
 
 
 # --- set-up ------------------------------------------------------------------------------------------------
@@ -205,37 +102,6 @@ def _clean(addr: u64, n: u64) -> None:
     while line < addr + n:
         dc_op("cvac", line)
         line += CACHE_LINE_BYTES
-
-
-def _second_uart(first: u64) -> u64:
-    # Base of an enabled PL011 other than `first` (QEMU virt with two -serial), 0 if none.
-    reg = FdtReg()
-    node = fdt_find_compatible(FDT_NONE, "arm,pl011")
-    while node != FDT_NONE:
-        if fdt_node_enabled(node) and fdt_reg(node, u32(0), reg) and reg.addr != first:
-            return reg.addr
-        node = fdt_find_compatible(node, "arm,pl011")
-    return u64(0)
-
-
-def _aux_uart() -> u64:
-    # Base of an enabled BCM2835 mini UART (rpi4: pyhv's log once the guest owns the PL011), 0 if none.
-    reg = FdtReg()
-    node = fdt_find_compatible(FDT_NONE, "brcm,bcm2835-aux-uart")
-    if node == FDT_NONE or not fdt_node_enabled(node) or not fdt_reg(node, u32(0), reg):
-        return u64(0)
-    return reg.addr
-
-
-def _gicv2_frame(index: u32) -> u64:
-    # reg entry `index` of the host GICv2 node: 2 = GICH (hypervisor control), 3 = GICV (virtual CPU if).
-    reg = FdtReg()
-    node = fdt_find_compatible(FDT_NONE, "arm,cortex-a15-gic")
-    if node == FDT_NONE:
-        node = fdt_find_compatible(FDT_NONE, "arm,gic-400")
-    if node == FDT_NONE or not fdt_reg(node, index, reg):
-        return u64(0)
-    return reg.addr
 
 
 def _setup_memory(info: HostInfo) -> u32:
@@ -284,12 +150,29 @@ def _setup_config(info: HostInfo, console_base: u64) -> u32:
     cfg = st.cfg
     ram = b.layout.home_bytes
     vmconfig_single_node(cfg, info.ncpus, info.ncpus, ram, gic_version())
+    if vm_set_bootargs() != VM_OK:
+        return VM_ERR_CONFIG
+    st.nr_vcpus = info.ncpus
+    st.guest_uart_base = console_base
+    return vm_place_guest()
+
+
+def vm_set_bootargs() -> u32:
+    # The payload's bootargs into vm_state().cfg (already built), then validate it.
+    cfg = vm_state().cfg
+    b = _boot.get()
     if b.payload.bootargs_size != 0:
         vmconfig_set_bootargs_at(cfg, b.payload.bootargs_addr, u32(b.payload.bootargs_size))
     if vmconfig_validate(cfg) != VMCFG_OK:
         return VM_ERR_CONFIG
-    st.nr_vcpus = info.ncpus
-    st.guest_uart_base = console_base
+    return VM_OK
+
+
+def vm_place_guest() -> u32:
+    # Where the kernel, initrd and DTB go in the guest's first RAM region (vm_state().ram_host_base is its
+    # host address), checked against where the payload lies now (the copy runs forwards).
+    b = _boot.get()
+    cfg = vm_state().cfg
     if loader_parse_image(b.payload.kernel_addr, b.payload.kernel_size, b.image) != LOADER_OK:
         return VM_ERR_LOADER
     if loader_place(cfg, b.image, b.payload.initrd_size, VM_DTB_BYTES) != LOADER_OK:
@@ -305,61 +188,21 @@ def _setup_config(info: HostInfo, console_base: u64) -> u32:
     return VM_OK
 
 
-def vm_setup_devices() -> u32:
-    # The vGIC, the MMIO regions and the device catalogue for vm_state().cfg (public for the unit tests).
-    cfg = vm_state().cfg
-    if vgic_init(cfg.gic_version, cfg.max_vcpus, cfg.nr_spis) != VGIC_OK:
-        return VM_ERR_GIC
-    for v in range(u32(0), cfg.max_vcpus):
-        vgic_set_vcpu_mpidr(v, cfg.vcpus[v].mpidr)
-    vgic_set_host_ops(VM_VGIC_HOST_OPS)
-    if not guestfault_installed():
-        guestfault_set_ops(GUESTFAULT_ABSENT_OPS)   # one node: all RAM is mapped (a DSM installs its own)
-    mmio_set_catalog(VM_CATALOG)
-    ok = mmio_register(cfg.uart_base, UART_SIZE, DEV_UART) == MMIO_REG_OK
-    if cfg.clusterinfo_base != 0:
-        clusterinfo_reset()
-        ok = ok and mmio_register(cfg.clusterinfo_base, CLUSTERINFO_SIZE, DEV_CLUSTERINFO) == MMIO_REG_OK
-    if cfg.gic_version == 3:
-        vgic_set_lr_ops(VGIC_V3_LR_OPS)
-        vgicv3_redist_reset()
-        ok = ok and mmio_register(cfg.gicd_base, GIC_DIST_SIZE, DEV_GICD_V3) == MMIO_REG_OK
-        ok = ok and mmio_register(cfg.gicr_base, vmconfig_gic_redist_size(cfg), DEV_GICR_V3) == MMIO_REG_OK
-    else:
-        gich = _gicv2_frame(u32(2))
-        gicv = _gicv2_frame(u32(3))
-        if gich == 0 or gicv == 0:
-            kprint("vm: the host GICv2 has no virtualization frames (GICH/GICV) in the DTB\n")
-            return VM_ERR_GIC
-        vgic_v2_set_gich(gich)
-        vgic_set_lr_ops(VGIC_V2_LR_OPS)
-        ok = ok and mmio_register(cfg.gicd_base, GIC_DIST_SIZE, DEV_GICD_V2) == MMIO_REG_OK
-        stage2_map_range(cfg.gicc_base, gicv, GICV2_CPU_SIZE, S2_RW | S2_DEVICE)
-    return VM_OK if ok else VM_ERR_GIC
-
-
-def vm_prepare(console_base: u64) -> u32:
-    # Everything before the first guest entry, on the boot CPU. VM_OK or a VM_ERR_* (already reported).
-    info = hostinfo()
+def vm_parse_payload() -> u32:
+    # The payload vm_find_payload found, parsed (kernel, initrd, bootargs). VM_OK or VM_ERR_PAYLOAD (reported).
     b = _boot.get()
-    st = vm_state()
     err = payload_parse(b.payload_base, b.payload_size, b.payload)
     if err != PAYLOAD_OK:
         payload_report(err)
         return VM_ERR_PAYLOAD
-    log_uart = _second_uart(console_base)
-    err = _setup_memory(info)
-    if err == VM_OK:
-        err = _setup_config(info, console_base)
-    if err == VM_OK:
-        err = _setup_stage2(st.cfg)
-    if err != VM_OK:
-        return err
-    cfg = st.cfg
-    stage2_map_range(cfg.mem[0].ipa_base, st.ram_host_base, cfg.mem[0].size_bytes, S2_RWX)
-    err = vm_setup_devices()
-    if err != VM_OK:
-        return err
+    return VM_OK
+
+
+def vm_load_guest() -> u32:
+    # Copy the kernel and initrd to their guest addresses and write the guest DTB (vm_place_guest first),
+    # clean them to the point of coherency, and report. The first RAM region must be mapped already.
+    b = _boot.get()
+    cfg = vm_state().cfg
     _copy(vm_ipa_to_host(cfg.kernel_ipa), b.payload.kernel_addr, b.payload.kernel_size)
     if b.payload.initrd_size != 0:
         _copy(vm_ipa_to_host(cfg.initrd_ipa), b.payload.initrd_addr, b.payload.initrd_size)
@@ -370,29 +213,47 @@ def vm_prepare(console_base: u64) -> u32:
     dsb("sy")
     ic_op("iallu")
     isb()
+    kprint("vm: kernel 0x%x (%u bytes), initrd 0x%x (%u bytes), dtb 0x%x\n",
+           cfg.kernel_ipa, b.payload.kernel_size, cfg.initrd_ipa, b.payload.initrd_size, cfg.dtb_ipa)
+    return VM_OK
+
+
+def vm_activate() -> None:
+    # Last step of the set-up: guest traps go to the vCPU code from now on.
+    trap_set_guest_ops(VM_TRAP_OPS)
+    vm_state().active = True
+
+
+def vm_prepare(console_base: u64) -> u32:
+    # Everything before the first guest entry, on the boot CPU. VM_OK or a VM_ERR_* (already reported).
+    info = hostinfo()
+    st = vm_state()
+    err = vm_parse_payload()
+    if err == VM_OK:
+        err = _setup_memory(info)
+    if err == VM_OK:
+        err = _setup_config(info, console_base)
+    if err == VM_OK:
+        err = _setup_stage2(st.cfg)
+    if err != VM_OK:
+        return err
+    cfg = st.cfg
+    stage2_map_range(cfg.mem[0].ipa_base, st.ram_host_base, cfg.mem[0].size_bytes, S2_RWX)
+    err = vm_setup_devices()
+    if err == VM_OK:
+        err = vm_load_guest()
+    if err != VM_OK:
+        return err
     vpl011_set_ops(VM_UART_OPS)
     vpl011_reset()
     vpsci_init(cfg, u32(0))
     vpsci_set_power_ops(VM_POWER_OPS)
     kprint("vm: %u vcpus, %u MiB ram at ipa 0x%x (host 0x%x), gic v%u\n", cfg.nr_vcpus,
            u32(cfg.mem[0].size_bytes >> 20), cfg.mem[0].ipa_base, st.ram_host_base, cfg.gic_version)
-    kprint("vm: kernel 0x%x (%u bytes), initrd 0x%x (%u bytes), dtb 0x%x\n",
-           cfg.kernel_ipa, b.payload.kernel_size, cfg.initrd_ipa, b.payload.initrd_size, cfg.dtb_ipa)
     kprint("vm: stage-2 table pool %u pages (%u KiB, worst case for page-by-page mapping of the ram), %u used\n",
            u32(stage2_pool_pages()), u32(stage2_pool_pages() * 4), u32(stage2_pool_used()))
-    if log_uart != 0:
-        kprint("vm: pyhv log continues on the pl011 at 0x%x; the guest console is 0x%x\n", log_uart,
-               console_base)
-        pl011_init(log_uart)
-    else:
-        log_uart = _aux_uart()
-        if log_uart != 0:
-            kprint("vm: pyhv log continues on the mini uart at 0x%x; the guest console is 0x%x\n", log_uart,
-                   console_base)
-            aux_uart_init(log_uart)
-            printk_set_console(AUX_UART_CONSOLE_OPS)
-    trap_set_guest_ops(VM_TRAP_OPS)
-    st.active = True
+    vm_log_console(console_base)
+    vm_activate()
     return VM_OK
 
 
@@ -403,12 +264,16 @@ def vm_start() -> None:
 
 
 def vm_secondary_main(cpu: u64) -> None:
-    # Physical CPU `cpu` runs vCPU `cpu`: sleep in irq_wait() until the guest's PSCI CPU_ON of it (the
-    # kick SGI from _cpu_on), then enter. (WFE would do too on hardware, but QEMU's TCG treats WFE as a
-    # mere yield, so waiting CPUs would spin and starve the running ones.)
+    # Physical CPU `cpu` runs vCPU vcpu_base + `cpu` (vcpu_base = 0 on one node; the node's first global
+    # vCPU in a cluster): sleep in irq_wait() until the guest's PSCI CPU_ON of it (the kick SGI), then
+    # enter. (WFE would do too on hardware, but QEMU's TCG treats WFE as a mere yield, so waiting CPUs would
+    # spin and starve the running ones.) On a cluster node's CPU 0 the interrupts that end the waits also
+    # serve the cluster (the NIC's, the EL2 timer's: vm_cluster.py).
     boot = VpsciBoot()
+    vcpu = vm_state().vcpu_base + u32(cpu)
+    vm_cpu_set_index(u32(cpu))
     stage2_install()                    # the VM's VMID on this CPU before it may issue a stage-2 TLBI
     gic_enable_sgi(VCPU_KICK_SGI, GIC_PRIO_DEFAULT)
-    while not vpsci_vcpu_started(u32(cpu), boot):
+    while not vpsci_vcpu_started(vcpu, boot):
         irq_wait()
-    vcpu_run(u32(cpu), boot.entry, boot.context_id)
+    vcpu_run(vcpu, boot.entry, boot.context_id)

@@ -2,9 +2,9 @@
 # set-up (vm.py), the vCPU trap paths (vcpu.py) and the guest console glue share them without importing
 # each other. Written by the boot CPU before any vCPU runs; read-only afterwards.
 
-from typing import Final
+from typing import Annotated, Final
 
-from pyhv.lang import Static, Struct, u32, u64
+from pyhv.lang import Array, PerCpu, Static, Struct, u32, u64
 
 from pyhv.core.vmconfig import VmConfig
 
@@ -12,12 +12,41 @@ from pyhv.core.vmconfig import VmConfig
 class VmState(Struct):
     cfg: VmConfig
     active: bool            # a guest is (about to be) running: traps from EL1 belong to it
-    ram_host_base: u64      # host PA of guest IPA cfg.mem[0].ipa_base
+    ram_host_base: u64      # host PA of guest IPA cfg.mem[0].ipa_base (a cluster node: of its home region)
     guest_uart_base: u64    # host PL011 the guest console's bytes go to (0: none)
     nr_vcpus: u32
+    vcpu_base: u32          # global id of the vCPU this node's CPU 0 runs (0 on one node)
+
+
+VM_STAT_CPUS: Final = u32(8)            # = hostinfo MAX_CPUS: CPUs per node with their own counters
+
+
+class VmCounters(Struct):
+    # Slot i is written only by CPU i (no lock); read when the node powers off.
+    exits: Annotated[Array[u64], 8]     # guest exits taken on CPU i
+    entered: Annotated[Array[u64], 8]   # 1 once CPU i entered the guest
+
+
+class VmCpu(Struct):
+    index: u32              # this physical CPU's index on the node (0 = the boot CPU)
 
 
 _vm: Final = Static(VmState)
+_cpu: Final = PerCpu(VmCpu)
+_counters: Final = Static(VmCounters)
+
+
+def vm_counters() -> VmCounters:
+    return _counters.get()
+
+
+def vm_cpu_set_index(cpu: u32) -> None:
+    # Each secondary CPU at its entry into the VM (the boot CPU keeps 0).
+    _cpu.get().index = cpu
+
+
+def vm_cpu_index() -> u32:
+    return _cpu.get().index
 
 
 def vm_state() -> VmState:

@@ -13,7 +13,7 @@ from pyhv.cluster.idle import cluster_sleep_until
 from pyhv.cluster.node import cluster_next_deadline, cluster_poll
 from pyhv.cluster.transport import PEER_LOST, transport_peer_state
 from pyhv.dsm.home import dsm_home_node_lost, dsm_home_request, dsm_queue_init
-from pyhv.dsm.local import dsm_forget_node_pages, dsm_next_txn, dsm_out_send, dsm_retry_stalled, dsm_satisfied
+from pyhv.dsm.local import dsm_forget_node_pages, dsm_mark_dirty, dsm_next_txn, dsm_out_send, dsm_retry_stalled, dsm_satisfied
 from pyhv.dsm.types import (
     DSM_DONE, DSM_ERR_NODE_LOST, DSM_ERR_NOT_RAM, DSM_FAULT_KINDS, DSM_FAULT_WRITE, DSM_KIND_UPGRADE,
     DSM_LAT_BUCKETS, DSM_MAX_NODES, DSM_MAX_OUT, DSM_MAX_VCPUS, DSM_NONE8, DSM_NONE16, DSM_NONE32,
@@ -48,6 +48,7 @@ def dsm_init(cfg: DsmConfig) -> None:
         page.frame = DSM_NONE32
         page.out = DSM_NONE8
         page.lost = u8(0)
+        page.clean = u8(0)
         page.state = ST_WRITE if dsm_home_of(gpn) == me else ST_INVALID
     for k in range(u32(0), cfg.home_pages[me]):
         d = dsm_dir(cfg.first_gpn[me] + k)
@@ -60,6 +61,8 @@ def dsm_init(cfg: DsmConfig) -> None:
         d.recall_node = DSM_NONE16
         d.q_head = DSM_NONE16
         d.q_tail = DSM_NONE16
+        d.mig = u8(0)
+        d.converted = u8(0)
     for i in range(u32(0), cfg.pool_pages):
         dsm_frame(i).state = FR_FREE
     for i in range(u32(0), DSM_MAX_OUT):
@@ -90,6 +93,9 @@ def dsm_fault_begin(vcpu: u32, ipa: u64, access: u32) -> u32:
     gpn = u32((ipa - c.ram_ipa_base) // DSM_PAGE_BYTES)
     home = dsm_home_of(gpn)
     page = dsm_page(gpn)
+    if access == DSM_FAULT_WRITE and page.state == ST_WRITE and page.clean != 0:
+        dsm_mark_dirty(gpn)             # the first write to a clean exclusive copy: local only
+        return DSM_DONE
     kind = access
     if access == DSM_FAULT_WRITE and page.state == ST_READ:
         kind = DSM_KIND_UPGRADE
@@ -185,8 +191,8 @@ def dsm_print_stats() -> None:
            s.pages_fetched, s.pages_sent, s.inv_sent, s.inv_recv, s.recalls_sent, s.recalls_recv)
     kprint("dsm: upgrades without data %u with data %u; evictions %u write-backs %u; stalls %u\n",
            s.upgrades_no_data, s.upgrades_with_data, s.evictions, s.writebacks, s.stalls)
-    kprint("dsm: queued %u (high water %u); stale %u; protocol errors %u\n", s.queued, s.queue_high,
-           s.stale, s.protocol_errors)
+    kprint("dsm: queued %u (high water %u); stale %u; protocol errors %u; migratory grants %u clean writes %u\n",
+           s.queued, s.queue_high, s.stale, s.protocol_errors, s.migratory_grants, s.clean_writes)
     kprint("dsm: fault latency (log2 us buckets):")
     for b in range(u32(0), DSM_LAT_BUCKETS):
         kprint(" %u", s.lat_hist[b])

@@ -12,12 +12,12 @@ from pyhv.lang import addr_of, panic, range, struct_at, u8, u16, u32, u64
 from pyhv.cluster.bytecopy import bytecopy
 from pyhv.cluster.wire import MSG_DSM_DATA, MSG_DSM_GRANT_X, MSG_DSM_INV, MSG_DSM_LOST, MSG_DSM_PUT_ACK, MSG_DSM_RECALL
 from pyhv.dsm.local import (
-    dsm_drop_read_copy, dsm_local_set, dsm_msg_gpn_ok, dsm_next_txn, dsm_out_complete, dsm_send_ctl,
+    dsm_drop_read_copy, dsm_local_set, dsm_local_set_clean, dsm_msg_gpn_ok, dsm_next_txn, dsm_out_complete, dsm_send_ctl,
     dsm_send_data,
 )
 from pyhv.dsm.types import (
-    DATA_EXCL, DSM_DONE, DSM_ERR_NODE_LOST, DSM_NONE8, DSM_NONE16, DSM_PAGE_BYTES, DSM_QUEUE_RECS,
-    RECALL_DOWN, RECALL_INV, RQ_S, RQ_X, ST_INVALID, ST_READ, ST_WRITE, DsmCtlMsg, DsmDataMsg, DsmDir,
+    DATA_CLEAN, DATA_EXCL, DSM_DONE, DSM_ERR_NODE_LOST, DSM_NONE8, DSM_NONE16, DSM_PAGE_BYTES, DSM_QUEUE_RECS,
+    RECALL_DOWN, RECALL_INV, RECALL_KEPT, RECALL_WRITTEN, RQ_S, RQ_X, ST_INVALID, ST_READ, ST_WRITE, DsmCtlMsg, DsmDataMsg, DsmDir,
     dsm_bit, dsm_dir, dsm_home_pa, dsm_page, dsm_state,
 )
 
@@ -97,6 +97,21 @@ def _recall(gpn: u32, d: DsmDir, mode: u32) -> None:
     dsm_send_ctl(d.owner, MSG_DSM_RECALL, gpn, d.home_txn, mode)
 
 
+def _members(mask: u16) -> u32:
+    n = u32(0)
+    for i in range(u32(0), u32(16)):
+        if (mask & (u16(1) << i)) != 0:
+            n += 1
+    return n
+
+
+def _home_gives_up(gpn: u32, d: DsmDir) -> None:
+    # The home's own exclusive copy goes: if it came from a migratory read and was never written, the page
+    # is not migratory after all.
+    if dsm_page(gpn).clean != 0:
+        d.mig = u8(0)
+
+
 def _start(gpn: u32, d: DsmDir, src: u16, kind: u8, txn: u32) -> None:
     # Send what the transaction needs (INV / RECALL) and act on the home's own copy; never waits.
     st = dsm_state()
@@ -110,6 +125,7 @@ def _start(gpn: u32, d: DsmDir, src: u16, kind: u8, txn: u32) -> None:
     d.recall_node = DSM_NONE16
     d.req_gone = u8(0)
     d.had_copy = u8(0)
+    d.converted = u8(0)
     if d.lost != 0:
         return
     if d.excl != 0 and d.owner == src:
@@ -119,9 +135,19 @@ def _start(gpn: u32, d: DsmDir, src: u16, kind: u8, txn: u32) -> None:
             st.stats.protocol_errors += 1
         d.req_gone = u8(2)
         return
+    if kind == RQ_S and d.mig != 0 and (d.copyset & dsm_bit(src)) == 0:
+        # A migratory page (read, then written, by one node at a time): grant the read exclusively, clean,
+        # so the write that follows needs no second round trip (docs/dsm.md "Migratory pages").
+        kind = RQ_X
+        d.req_kind = RQ_X
+        d.converted = u8(1)
+        st.stats.migratory_grants += 1
     if kind == RQ_S:
+        if d.excl == 0 and _members(d.copyset | dsm_bit(src)) >= 3:
+            d.mig = u8(0)               # read-shared by several nodes at once: not migratory
         if d.excl != 0:
             if d.owner == me:
+                _home_gives_up(gpn, d)
                 dsm_local_set(gpn, ST_READ, dsm_home_pa(gpn))
                 d.excl = u8(0)
                 d.copyset = dsm_bit(me)
@@ -130,6 +156,7 @@ def _start(gpn: u32, d: DsmDir, src: u16, kind: u8, txn: u32) -> None:
         return
     if d.excl != 0:
         if d.owner == me:
+            _home_gives_up(gpn, d)
             dsm_local_set(gpn, ST_INVALID, u64(0))
             d.copyset = u16(0)
         else:
@@ -137,6 +164,8 @@ def _start(gpn: u32, d: DsmDir, src: u16, kind: u8, txn: u32) -> None:
         return
     if (d.copyset & dsm_bit(src)) != 0:
         d.had_copy = u8(1)
+        if _members(d.copyset) <= 2:
+            d.mig = u8(1)               # an upgrade with at most one other copy: the migratory pattern
     for n in range(u16(0), u16(st.cfg.nodes)):
         b = dsm_bit(n)
         if (d.copyset & b) == 0 or n == src:
@@ -183,11 +212,15 @@ def _complete(gpn: u32, d: DsmDir) -> None:
         d.owner = src
         d.copyset = dsm_bit(src)
         if src == me:
-            dsm_local_set(gpn, ST_WRITE, dsm_home_pa(gpn))
+            if d.converted != 0:
+                dsm_local_set_clean(gpn, dsm_home_pa(gpn))
+            else:
+                dsm_local_set(gpn, ST_WRITE, dsm_home_pa(gpn))
         elif d.had_copy != 0:
             dsm_send_ctl(src, MSG_DSM_GRANT_X, gpn, d.req_txn, u32(0))
         else:
-            dsm_send_data(src, MSG_DSM_DATA, gpn, d.req_txn, DATA_EXCL, dsm_home_pa(gpn))
+            flags = DATA_EXCL | (DATA_CLEAN if d.converted != 0 else u32(0))
+            dsm_send_data(src, MSG_DSM_DATA, gpn, d.req_txn, flags, dsm_home_pa(gpn))
     if src != me:
         return
     page = dsm_page(gpn)
@@ -252,9 +285,11 @@ def dsm_recall_data_handler(src: u16, req_id: u32, payload: u64, length: u32) ->
     d.pending = d.pending & ~dsm_bit(src)
     d.recall_node = DSM_NONE16
     d.excl = u8(0)
+    if (m.flags & RECALL_WRITTEN) == 0:
+        d.mig = u8(0)                   # an exclusive copy came back unwritten: reads are not followed by writes
     if d.req_kind == RQ_S:
         d.copyset = dsm_bit(st.cfg.me)
-        if (m.flags & 1) != 0:
+        if (m.flags & RECALL_KEPT) != 0:
             d.copyset = d.copyset | dsm_bit(src)
         dsm_local_set(gpn, ST_READ, dsm_home_pa(gpn))
     else:

@@ -18,9 +18,10 @@ from pyhv.cluster.wire import (
     MSG_DSM_GET_S, MSG_DSM_GET_X, MSG_DSM_INV_ACK, MSG_DSM_PUT_S, MSG_DSM_PUT_X, MSG_DSM_RECALL_DATA,
 )
 from pyhv.dsm.types import (
-    DATA_EXCL, DSM_DONE, DSM_ERR_NODE_LOST, DSM_EVICT_MAX, DSM_FAULT_WRITE, DSM_LAT_BUCKETS, DSM_MAX_OUT,
+    DATA_CLEAN, DATA_EXCL, DSM_DONE, DSM_ERR_NODE_LOST, DSM_EVICT_MAX, DSM_FAULT_WRITE, DSM_LAT_BUCKETS, DSM_MAX_OUT,
     DSM_MAX_VCPUS, DSM_NONE8, DSM_NONE32, DSM_PAGE_BYTES, DSM_PERM_R, DSM_PERM_W, DSM_PERM_X,
-    FR_EVICTING, FR_FREE, FR_USED, OUT_FREE, OUT_SENT, OUT_STALLED, RECALL_DOWN, RQ_S, RQ_X, ST_INVALID,
+    FR_EVICTING, FR_FREE, FR_USED, OUT_FREE, OUT_SENT, OUT_STALLED, RECALL_DOWN, RECALL_KEPT, RECALL_WRITTEN, RQ_S,
+    RQ_X, ST_INVALID,
     ST_READ, ST_WRITE, VF_DONE, DsmCtlMsg, DsmDataMsg, dsm_frame, dsm_frame_pa, dsm_home_of, dsm_ipa,
     dsm_ops, dsm_page, dsm_state,
 )
@@ -68,6 +69,29 @@ def dsm_local_set(gpn: u32, state: u8, pa: u64) -> None:
         if state == ST_READ:
             ops.monitor_clear(ipa)
     page.state = state
+    page.clean = u8(0)
+
+
+def dsm_local_set_clean(gpn: u32, pa: u64) -> None:
+    # Exclusive ownership granted for a read (a migratory page, docs/dsm.md): ST_WRITE, but mapped without
+    # write permission, so the first write traps here and only re-protects the page (dsm_mark_dirty);
+    # until then a recall tells the home the copy came back unwritten.
+    page = dsm_page(gpn)
+    if page.state == ST_WRITE:
+        dsm_state().stats.protocol_errors += 1
+        return
+    if page.state == ST_INVALID:
+        dsm_ops().map(dsm_ipa(gpn), pa, DSM_PERM_R | DSM_PERM_X)
+    page.state = ST_WRITE
+    page.clean = u8(1)
+
+
+def dsm_mark_dirty(gpn: u32) -> None:
+    # The first write to a clean exclusive copy: no message, only the write permission.
+    page = dsm_page(gpn)
+    dsm_ops().protect(dsm_ipa(gpn), dsm_perm(ST_WRITE))
+    page.clean = u8(0)
+    dsm_state().stats.clean_writes += 1
 
 
 def dsm_expect(node: u16, delta: u32) -> None:
@@ -300,7 +324,10 @@ def dsm_data_handler(src: u16, req_id: u32, payload: u64, length: u32) -> None:
     if page.state == ST_READ and new == ST_WRITE:
         st.stats.protocol_errors += 1   # a sharer is granted without data; never sent its page again
     bytecopy(dsm_frame_pa(page.frame), addr_of(m.data), DSM_PAGE_BYTES)
-    dsm_local_set(m.gpn, new, dsm_frame_pa(page.frame))
+    if new == ST_WRITE and (m.flags & DATA_CLEAN) != 0 and page.state == ST_INVALID:
+        dsm_local_set_clean(m.gpn, dsm_frame_pa(page.frame))
+    else:
+        dsm_local_set(m.gpn, new, dsm_frame_pa(page.frame))
     dsm_frame(page.frame).ref = u8(1)
     st.stats.pages_fetched += 1
     if dsm_out_complete(idx, DSM_DONE):
@@ -378,14 +405,14 @@ def dsm_recall_handler(src: u16, req_id: u32, payload: u64, length: u32) -> None
     page = dsm_page(gpn)
     if page.state == ST_WRITE:
         f = page.frame
-        kept = u32(0)
+        flags = RECALL_WRITTEN if page.clean == 0 else u32(0)
         if m.arg == RECALL_DOWN:
             dsm_local_set(gpn, ST_READ, u64(0))
-            kept = u32(1)
+            flags = flags | RECALL_KEPT
         else:
             dsm_local_set(gpn, ST_INVALID, u64(0))
-        dsm_send_data(src, MSG_DSM_RECALL_DATA, gpn, txn, kept, dsm_frame_pa(f))
-        if kept == 0:
+        dsm_send_data(src, MSG_DSM_RECALL_DATA, gpn, txn, flags, dsm_frame_pa(f))
+        if (flags & RECALL_KEPT) == 0:
             _frame_release(gpn)
         return
     ev = _evicting_frame(gpn)
@@ -393,7 +420,7 @@ def dsm_recall_handler(src: u16, req_id: u32, payload: u64, length: u32) -> None
         st.stats.protocol_errors += 1
         return
     st.stats.recalls_from_evicting += 1
-    dsm_send_data(src, MSG_DSM_RECALL_DATA, gpn, txn, u32(0), dsm_frame_pa(ev))
+    dsm_send_data(src, MSG_DSM_RECALL_DATA, gpn, txn, RECALL_WRITTEN, dsm_frame_pa(ev))
 
 
 def dsm_put_ack_handler(src: u16, req_id: u32, payload: u64, length: u32) -> None:

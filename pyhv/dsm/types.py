@@ -71,6 +71,10 @@ RECALL_DOWN: Final = u32(1)             # keep a READ copy
 RECALL_INV: Final = u32(2)              # drop the copy
 
 DATA_EXCL: Final = u32(1)               # DsmDataMsg.flags: the copy is granted writable
+DATA_CLEAN: Final = u32(2)              # ... exclusive for a READ request (migratory page): map it read-only
+                                        # until the first write, which needs no message (docs/dsm.md)
+RECALL_KEPT: Final = u32(1)             # RECALL_DATA flags: the sender kept a READ copy
+RECALL_WRITTEN: Final = u32(2)          # ... the copy was written while held exclusively
 
 
 class DsmConfig(Struct):
@@ -91,7 +95,8 @@ class DsmPage(Struct):
     state: u8                           # ST_*
     out: u8                             # index of the outstanding request for this page, DSM_NONE8 if none
     lost: u8                            # 1: this node dropped the page because its holder died
-    pad: u8
+    clean: u8                           # 1: held ST_WRITE from a migratory read grant, mapped read-only and
+                                        #    not written yet (the first write only re-protects it)
 
 
 class DsmDir(Struct):
@@ -110,6 +115,8 @@ class DsmDir(Struct):
     had_copy: u8                        # X: the requester was a sharer at the start (grant without data)
     lost: u8                            # the only valid copy died with a node
     req_gone: u8                        # 1: the requester died meanwhile; 2: it holds the page already
+    mig: u8                             # migratory: read-then-upgrade by one node at a time; reads get X
+    converted: u8                       # the transaction being served is a read turned into an X grant
 
 
 class DsmFrame(Struct):
@@ -161,6 +168,8 @@ class DsmStats(Struct):
     recalls_from_evicting: u64          # RECALLs answered from a frame being written back
     upgrades_no_data: u64               # GRANT_X received
     upgrades_with_data: u64             # an upgrade answered with DATA (our copy was invalidated meanwhile)
+    migratory_grants: u64               # reads this home answered with an exclusive (clean) copy
+    clean_writes: u64                   # first writes to a clean exclusive copy (no message needed)
     evictions: u64                      # clean copies dropped (PUT_S)
     writebacks: u64                     # dirty copies written back (PUT_X)
     queued: u64                         # requests that waited behind a busy page at this home
@@ -174,7 +183,7 @@ class DsmStats(Struct):
 class DsmDataMsg(Struct, packed=True):
     gpn: u32
     txn: u32
-    flags: u32                          # DATA: DATA_EXCL; RECALL_DATA: 1 = the sender kept a READ copy
+    flags: u32                          # DATA: DATA_EXCL | DATA_CLEAN; RECALL_DATA: RECALL_KEPT | RECALL_WRITTEN
     pad: u32
     data: Annotated[Array[u8], 4096]
 

@@ -81,12 +81,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.build:
         cmd_build(args)
     extra: tuple[str, ...] = ()
-    if args.nodes > 1 and args.kernel is not None:
-        # The pieces exist (DSM, remote vCPUs/interrupts/MMIO, cluster VmConfig: docs/cluster-vm.md) but the
-        # image does not yet start a guest after the cluster formed: say so instead of booting a cluster
-        # that silently ignores the guest.
-        raise CliError("one guest across several nodes is not wired into the image yet (issue 8, "
-                       "docs/cluster-vm.md); run --kernel on one node, or --nodes N without a guest")
     if args.kernel is not None:
         from pyhv.host.guest import DEFAULT_BOOTARGS
         from pyhv.host.payload import PayloadError, guest_qemu_args

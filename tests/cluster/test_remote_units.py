@@ -1,14 +1,16 @@
-"""Pieces of the cross-node VM that need no network: the message table's reserved row, the GICv2
+"""Pieces of the cross-node VM that need no network: the message table's start-barrier row, the GICv2
 distributor's banked/shared split (IHI 0048B §4.3 register map), the wire structs' sizes, and that the VM
 stays a single-node VM until remote_vm_init."""
 
 from __future__ import annotations
 
-from pyhv.lang import sizeof, u16, u32, u64
+from pyhv.lang import addr_of, sizeof, u16, u32, u64
 from pyhv.lang.machine import Machine
 
-from pyhv.cluster.msgtable import MSG_TABLE, msgtable_reserved_dropped, msgtable_row
-from pyhv.cluster.wire import MSG_MMIO, MSG_TYPES, MSG_VM_SPARE
+from pyhv.cluster.msgtable import MSG_TABLE, msgtable_row
+from pyhv.cluster.wire import MSG_MMIO, MSG_TYPES, MSG_VM_READY
+from pyhv.core.printk import ConsoleOps, printk_set_console
+from pyhv.core.vmready import VmReadyMsg, vmready_state
 from pyhv.core.remote import (
     KICK_MSG_BYTES, MMIO_MSG_BYTES, MMIO_REPLY_BYTES, POWER_MSG_BYTES, PSCI_MSG_BYTES, PSCI_REPLY_BYTES, KickMsg,
     MmioMsg, MmioReply, PowerMsg, PsciMsg, PsciReply,
@@ -18,13 +20,22 @@ from pyhv.core.remote_map import remote_enabled, remote_vcpu_cpu, remote_vcpu_is
 from pyhv.vdev.vgic_remote import CTLR_MSG_BYTES, SGI_MSG_BYTES, SPI_MSG_BYTES, CtlrMsg, SgiMsg, SpiMsg
 
 
-def test_type_31_is_a_reserved_row_that_drops_and_counts() -> None:
+def test_type_31_is_the_vm_start_barrier_counting_each_node_once() -> None:
     m = Machine()
     node = m.add_node()
     assert int(MSG_TYPES) == 32 and len(MSG_TABLE) == 32
     with m.on_cpu(node, 0):
-        msgtable_row(MSG_VM_SPARE).handler(u16(1), u32(0), u64(0), u32(0))
-        assert int(msgtable_reserved_dropped()) == 1
+        printk_set_console(ConsoleOps(putc=lambda c: node.console.append(int(c))))
+        ok, bad = VmReadyMsg(), VmReadyMsg()
+        bad.status = u32(2)
+        handler = msgtable_row(MSG_VM_READY).handler
+        handler(u16(1), u32(0), addr_of(ok), u32(4))
+        handler(u16(1), u32(0), addr_of(ok), u32(4))             # a repeat is dropped and counted
+        handler(u16(2), u32(0), addr_of(bad), u32(4))
+        handler(u16(16), u32(0), addr_of(ok), u32(4))            # no such node
+        st = vmready_state()
+        assert (int(st.ready), int(st.failed), int(st.bad)) == (0b10, 0b100, 2)
+        assert "node 2 could not set up its part of the VM (error 2)" in node.console_text()
         assert int(msgtable_row(MSG_MMIO).min_len) == int(MMIO_REPLY_BYTES)   # the shorter: the reply
 
 

@@ -30,6 +30,7 @@ class Node:
     node: MockNode
     frames: list[bytes] = field(default_factory=list)      # what the NIC will hand out, oldest first
     woken: list[int] = field(default_factory=list)
+    after_polls: list[int] = field(default_factory=list)  # ServiceOps.after_poll calls
     nic_polls: int = 0
     on_poll: list[object] = field(default_factory=list)    # callables run inside the NIC poll
 
@@ -63,7 +64,8 @@ def node() -> Iterator[Node]:
         clocksync_set_ops(CLOCK_SYSREG_OPS)
         cluster_init(_config())
         service_set_ops(ServiceOps(this_cpu=lambda: u32(current_cpu().index),
-                                   wake_cpu=lambda i: n.woken.append(int(i))))
+                                   wake_cpu=lambda i: n.woken.append(int(i)),
+                                   after_poll=lambda: n.after_polls.append(1)))
         yield n
 
 
@@ -124,3 +126,13 @@ def test_the_frame_reached_the_cluster_code(node: Node) -> None:
     node.frames.append(b"\x00" * 64)
     service_poll()
     assert int(wire_stats().rx_frames) == 1
+
+
+def test_every_poll_runs_the_after_poll_hook_under_the_lock(node: Node) -> None:
+    held: list[bool] = []
+    service_set_ops(ServiceOps(this_cpu=lambda: u32(current_cpu().index), wake_cpu=lambda i: None,
+                               after_poll=lambda: held.append(service_state().lock.held())))
+    service_poll()
+    node.frames.append(b"\x00" * 64)
+    service_poll()
+    assert held == [True, True]

@@ -18,6 +18,7 @@ from pyhv.cluster.clocksync import ClockOps, clocksync_set_ops
 from pyhv.cluster.membership import M_BOOTED, membership_state
 from pyhv.cluster.nic import NicOps, nic_set
 from pyhv.cluster.node import cluster_init, cluster_step
+from pyhv.cluster.service import ServiceOps, service_set_ops, service_start
 from pyhv.cluster.table import (
     ROLE_BOOTSTRAP, ROLE_JOINER, ClusterConfig, cluster_my_node, cluster_name_id, cluster_table,
 )
@@ -29,7 +30,7 @@ from pyhv.core.remote import remote_service
 from pyhv.core.remote_call import remote_vm_init
 from pyhv.core.remote_map import RemotePhysOps
 from pyhv.core.smccc import smccc_handle
-from pyhv.core.vm import DEV_CLUSTERINFO, DEV_GICD_V2, DEV_GICD_V3, DEV_GICR_V3, DEV_UART, FIRST_SPI, VM_CATALOG
+from pyhv.core.vm_devices import DEV_CLUSTERINFO, DEV_GICD_V2, DEV_GICD_V3, DEV_GICR_V3, DEV_UART, FIRST_SPI, VM_CATALOG
 from pyhv.core.vmconfig import (
     CLUSTERINFO_SIZE, GIC_DIST_SIZE, UART_SIZE, VM_CLUSTERINFO_BASE, VM_GICC_BASE, VM_GICD_BASE, VM_GICR_BASE,
     VM_NR_SPIS, VM_RAM_BASE, VM_UART_BASE, VM_UART_SPI, VmConfig, vmconfig_add_mem, vmconfig_add_vcpu,
@@ -188,6 +189,9 @@ class VmCluster:
         vpl011_reset()
         vpsci_init(st.cfg, u32(0))
         remote_vm_init(RemotePhysOps(kick=self._kick, power_off=self._power_off))
+        # One simulated CPU per node: it is CPU 0, nobody sleeps on it but itself.
+        service_set_ops(ServiceOps(this_cpu=lambda: u32(0), wake_cpu=lambda c: None, after_poll=remote_service))
+        service_start()
 
     # --- for the scripts --------------------------------------------------------------------------------
     def wait_for(self, pred: Callable[[], bool]) -> None:

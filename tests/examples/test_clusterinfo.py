@@ -20,7 +20,7 @@ from pyhv.core.guest_fdt import guest_fdt_build
 from pyhv.core.mmio import MMIO_HANDLED, MmioAccess, mmio_dispatch, mmio_raz_wi_count
 from pyhv.core.printk import NULL_CONSOLE_OPS, printk_set_console
 from pyhv.core.vcpu import vcpu_trap_sync
-from pyhv.core.vm import VM_OK, vm_setup_devices
+from pyhv.core.vm_devices import VM_OK, vm_setup_devices
 from pyhv.core.vmconfig import (
     VM_CLUSTERINFO_BASE, VMCFG_ERR_OVERLAP, VMCFG_OK, vmconfig_add_mem, vmconfig_add_vcpu, vmconfig_add_virtio,
     vmconfig_set_numa_nodes, vmconfig_single_node, vmconfig_validate,

@@ -15,7 +15,7 @@ from pyhv.core.clock import (
 )
 from pyhv.core.hostinfo import hostinfo
 from pyhv.core.vcpu import VCPU_KICK_SGI, vcpu_trap_sync
-from pyhv.core.vm import VM_OK, vm_setup_devices
+from pyhv.core.vm_devices import VM_OK, vm_setup_devices
 from pyhv.core.vmconfig import vmconfig_single_node
 from pyhv.core.vmstate import vm_state
 

@@ -18,7 +18,7 @@ from pyhv.core.guestfault import (
     GUESTFAULT_HANDLED, GUESTFAULT_NOT_HANDLED, GuestMemFaultOps, guestfault_set_ops, guestfault_stats,
 )
 from pyhv.core.vcpu import vcpu_trap_sync
-from pyhv.core.vm import VM_OK, VM_TRAP_OPS, vm_setup_devices
+from pyhv.core.vm_devices import VM_OK, VM_TRAP_OPS, vm_setup_devices
 from pyhv.core.vmconfig import vmconfig_single_node
 from pyhv.core.vmstate import vm_state
 from pyhv.vdev.vpl011 import Vpl011Ops, vpl011_reset, vpl011_set_ops

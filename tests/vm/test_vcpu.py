@@ -13,7 +13,7 @@ from pyhv.lang import i32, u32, u64
 
 from pyhv.arch.frame import TrapFrame
 from pyhv.core.vcpu import vcpu_trap_sync
-from pyhv.core.vm import VM_OK, vm_setup_devices
+from pyhv.core.vm_devices import VM_OK, vm_setup_devices
 from pyhv.core.vmconfig import vmconfig_single_node
 from pyhv.core.vmstate import vm_state
 from pyhv.core.vpsci import VPSCI_RET_SUCCESS, VcpuPowerOps, vpsci_init, vpsci_set_power_ops

@@ -13,7 +13,7 @@ from pyhv.arch.sysreg_trap import (
 )
 from pyhv.core.clock import clock_cpu_enter, clock_set_cntvoff
 from pyhv.core.vcpu import vcpu_trap_sync
-from pyhv.core.vm import VM_OK, vm_setup_devices
+from pyhv.core.vm_devices import VM_OK, vm_setup_devices
 from pyhv.core.vmconfig import vmconfig_single_node
 from pyhv.core.vmstate import vm_state
 from pyhv.vdev.vptimer import vptimer_handles, vptimer_read, vptimer_rebase, vptimer_reset, vptimer_write
