@@ -152,4 +152,3 @@ MII_CTRL1000: Final = u32(9)
 MII_ADVERTISE_1000FULL: Final = u32(0x0200)     # we advertise full duplex only at 1000 Mb/s
 MII_STAT1000: Final = u32(10)
 MII_LPA_1000FULL: Final = u32(0x0800)
-BCM54213PE_PHY_ID: Final = u32(0x600D84A2)      # [L] drivers/net/phy/broadcom.c PHY_ID_BCM54213PE
