@@ -17,7 +17,9 @@
 # once at set-up (no dirty line may be written back over a frame later) and invalidated (DC IVAC) over
 # the received length after the hardware produced the frame and before the CPU reads it (a line fetched
 # speculatively while the DMA ran would be stale). Buffers are cache-line aligned and sized, so a
-# maintenance operation never touches a neighbour's line.
+# maintenance operation never touches a neighbour's line. DMA addresses are the buffers' addresses: pyhv
+# runs identity-mapped and we take the BCM2711's SCB bus to map DRAM 1:1 for this master (descriptor
+# ADDRESS_HI carries bits 63:32; unverified on hardware, like everything here).
 #
 #   pool (64-byte aligned start P)
 #   P + 0                           RX_DESCS receive buffers, BUF_BYTES each

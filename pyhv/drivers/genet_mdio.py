@@ -6,10 +6,9 @@
 # address, register, data) with START_BUSY clear, then set START_BUSY; the MAC clears it when the
 # transaction is over (about 25 us at the MDIO clock); a read whose PHY did not answer sets READ_FAIL.
 # Link bring-up follows the clause 22 order both drivers' generic PHY layers use: BMCR reset (self-
-# clearing), advertise the full-duplex modes (10, 100, 1000;
-# the MAC is set up full duplex only), BMCR autonegotiation enable + restart; the
-# link is up when BMSR shows link status and autonegotiation complete, at the best mode both ends
-# advertise.
+# clearing), advertise the full-duplex modes (10, 100, 1000: the MAC is set up full duplex only), BMCR
+# autonegotiation enable + restart; the link is up when BMSR shows link status and autonegotiation
+# complete, at the best mode both ends advertise.
 
 from typing import Final
 
