@@ -2,7 +2,8 @@
 
 Each function does on the mock machine (`pyhv.lang.machine`) what its inline assembly does on hardware:
 sysregs of the current CPU, MMIO through the node's bus, normal memory in the node's RAM (or a local buffer),
-barriers and TLB/cache maintenance recorded in `cpu.trace` when tracing is on, waits reported to the
+barriers and TLB/cache maintenance recorded in `cpu.trace` when tracing is on (data-cache maintenance also
+goes to the node's `dc_hook`, a test's cache model, when one is set), waits reported to the
 machine's `wait_hook`, SMC/HVC through the node's handlers. Misaligned accesses panic.
 """
 
@@ -150,7 +151,12 @@ def tlbi_addr(op: str, va: u64) -> None:
 
 
 def dc_op(op: str, addr: u64) -> None:
-    current_cpu().record("dc", op, _raw(addr, u64, "dc_op"))
+    cpu = current_cpu()
+    a = _raw(addr, u64, "dc_op")
+    cpu.record("dc", op, a)
+    hook = cpu.node.dc_hook
+    if hook is not None:
+        hook(op, a)
 
 
 def ic_op(op: str) -> None:

@@ -233,6 +233,9 @@ class MockNode:
         self.hvc_handler: Callable[[int, int, int, int], int] | None = None
         self.symbols: dict[str, int] = {}
         self.asm_mocks: dict[str, Callable[..., object]] = {}
+        # Observer of data-cache maintenance (`dc_op`): (op, address). A test's model of the CPU cache and
+        # non-coherent DMA installs one (tests/drivers/models/dma_cache.py); None: maintenance is a no-op.
+        self.dc_hook: Callable[[str, int], None] | None = None
         self.statics: dict[object, object] = {}
         self.ops_slots: dict[object, object] = {}
 
