@@ -33,7 +33,6 @@ from pyhv.cluster.bootargs import bootarg_eq, bootarg_find, bootarg_name_id, boo
 from pyhv.cluster.clocksync import CLOCK_SYSREG_OPS, clocksync_guest_counter, clocksync_set_ops, clocksync_state
 from pyhv.cluster.marker import marker_state
 from pyhv.cluster.membership import membership_booted
-from pyhv.cluster.nic import nic_set
 from pyhv.cluster.node import cluster_init, cluster_step
 from pyhv.cluster.soak import soak_report_served, soak_run
 from pyhv.cluster.table import (
@@ -45,9 +44,7 @@ from pyhv.core.hostinfo import hostinfo
 from pyhv.core.power import power_off
 from pyhv.core.vm_cluster import vm_cluster_abort, vm_cluster_barrier, vm_cluster_home_bytes, vm_cluster_prepare
 from pyhv.core.printk import printk_begin, printk_char, printk_end, printk_hex, printk_str, printk_udec
-from pyhv.drivers.virtio_net import (
-    VIRTIO_NET_NIC_OPS, virtio_net_intid, virtio_net_irq, virtio_net_probe,
-)
+from pyhv.cluster.nic_probe import nic_irq_ops, nic_probe
 
 DEFAULT_WAIT_MS: Final = u32(60000)
 DEFAULT_LINGER_MS: Final = u32(500)
@@ -109,14 +106,14 @@ def vm_cluster_requested() -> bool:
 
 
 def _nic_irq_usable() -> bool:
-    intid = virtio_net_intid()
+    intid = nic_irq_ops().intid()
     return intid >= 32 and intid < gic_nr_irqs()
 
 
 def _cluster_irq(intid: u32) -> bool:
-    if intid != virtio_net_intid():
+    if intid != nic_irq_ops().intid():
         return False
-    virtio_net_irq()
+    nic_irq_ops().irq()
     return True
 
 
@@ -129,11 +126,11 @@ def _enable_irqs() -> None:
     gic_enable_ppi(TIMER_HYP_PPI, GIC_PRIO_DEFAULT)
     if _nic_irq_usable():
         trap_set_device_irq_ops(CLUSTER_IRQ_OPS)
-        gic_enable_spi(virtio_net_intid(), GIC_PRIO_DEFAULT)
-        kprint("cluster: nic irq %u -> cpu 0\n", virtio_net_intid())
+        gic_enable_spi(nic_irq_ops().intid(), GIC_PRIO_DEFAULT)
+        kprint("cluster: nic irq %u -> cpu 0\n", nic_irq_ops().intid())
     else:
         kprint("cluster: the nic has no usable interrupt (intid %u); polling it every %u us\n",
-               virtio_net_intid(), IDLE_MAX_US_POLL)
+               nic_irq_ops().intid(), IDLE_MAX_US_POLL)
 
 
 def _print_start() -> None:
@@ -202,11 +199,10 @@ def cluster_boot_main(console_base: u64) -> bool:
         kprint("cluster: pyhv.role must be bootstrap or joiner; powering off\n")
         power_off()
         return False
-    if not virtio_net_probe():
-        kprint("cluster: no usable virtio-net device (virtio-mmio version 2 needed); powering off\n")
+    if not nic_probe():
+        kprint("cluster: without a NIC this node cannot join a cluster; powering off\n")
         power_off()
         return False
-    nic_set(VIRTIO_NET_NIC_OPS)
     clocksync_set_ops(CLOCK_SYSREG_OPS)
     cfg = ClusterConfig()
     if not _config(cfg, role):

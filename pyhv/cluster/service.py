@@ -20,7 +20,7 @@
 
 from typing import Callable, Final
 
-from pyhv.lang import SEQ_CST, Atomic, Ops, OpsSlot, PerCpu, SpinLock, Static, Struct, irq_wait, range, u8, u16, u32, u64
+from pyhv.lang import SEQ_CST, Ops, OpsSlot, irq_wait, range, u8, u16, u32, u64
 
 from pyhv.arch.timer import timer_arm_ticks, timer_now
 from pyhv.cluster.idle import TIMER_TVAL_MAX
@@ -28,6 +28,7 @@ from pyhv.cluster.node import cluster_next_deadline, cluster_poll
 from pyhv.cluster.requests import (
     REPLY_PENDING, TRANSPORT_ERR_NO_SLOT, Reply, request_table, transport_poll_reply, transport_request,
 )
+from pyhv.cluster.servicelock import ServiceState, service_cpu, service_state
 from pyhv.cluster.table import cluster_cfg, ticks_from_us
 from pyhv.cluster.transport import TRANSPORT_ERR_BUSY, transport_send
 
@@ -41,41 +42,11 @@ class ServiceOps(Ops):
     after_poll: Callable[[], None]      # under the lock after every poll (the DSM's and the VM's timers)
 
 
-class ServiceState(Struct):
-    lock: SpinLock
-    active: bool            # set once the VM runs: the NIC interrupt and CPU 0's EL2 timer poll
-    sleepers: Atomic[u32]   # bit i: CPU i sleeps in service_wait_sleep and wants a wake-up
-    polls: u64              # polls run (from waits and interrupts)
-    irq_polls: u64          # polls run from CPU 0's interrupt path
-    wakes: u64              # wake SGIs sent
-
-
-class ServiceCpu(Struct):
-    inside: bool            # this CPU holds the service lock (an interrupt must not re-enter it)
-
-
-_svc: Final = Static(ServiceState)
-_cpu: Final = PerCpu(ServiceCpu)
 _ops: Final = OpsSlot(ServiceOps)
 
 
 def service_set_ops(ops: ServiceOps) -> None:
     _ops.set(ops)
-
-
-def service_state() -> ServiceState:
-    # The entry points of the DSM and the remote-device code take `with service_state().lock:` around a
-    # call that sends or changes cluster state; never across a wait.
-    return _svc.get()
-
-
-def service_start() -> None:
-    # The VM is about to run: from now on the interrupt path polls, and waits take the lock.
-    _svc.get().active = True
-
-
-def service_active() -> bool:
-    return _svc.get().active
 
 
 def _wake_sleepers(st: ServiceState) -> None:
@@ -103,8 +74,8 @@ def _arm_cluster_timer() -> None:
 def service_poll() -> u32:
     # Poll once under the lock (frames, then the timers); wake the sleepers if anything arrived. Returns the
     # frames handled. CPU 0 re-arms its cluster timer.
-    st = _svc.get()
-    c = _cpu.get()
+    st = service_state()
+    c = service_cpu()
     handled = u32(0)
     with st.lock:
         c.inside = True
@@ -121,8 +92,8 @@ def service_poll() -> u32:
 
 def service_irq() -> None:
     # CPU 0's NIC interrupt or EL2 timer while the VM runs (from the vCPU IRQ path, IRQs masked).
-    st = _svc.get()
-    if not st.active or _cpu.get().inside:
+    st = service_state()
+    if not st.active or service_cpu().inside:
         return
     st.irq_polls += 1
     service_poll()
@@ -130,7 +101,7 @@ def service_irq() -> None:
 
 def _set_sleeper(on: bool) -> None:
     # ARMv8.0 has no atomic OR: a compare-and-swap loop over the mask.
-    st = _svc.get()
+    st = service_state()
     bit = u32(1) << _ops.get().this_cpu()
     while True:
         old = st.sleepers.load(SEQ_CST)
@@ -170,12 +141,14 @@ def service_wait_once() -> None:
 def service_wait_reply(req_id: u32, out: Reply) -> u32:
     # Wait for the reply to req_id (transport_wait_reply for a node whose CPUs share the cluster code):
     # TRANSPORT_OK with the reply in `out`, TRANSPORT_ERR_PEER_LOST or TRANSPORT_ERR_NO_REQUEST.
-    st = _svc.get()
+    st = service_state()
     while True:
         service_wait_mark()
         r = REPLY_PENDING
         with st.lock:
+            service_cpu().inside = True
             r = transport_poll_reply(req_id, out)
+            service_cpu().inside = False
         if r != REPLY_PENDING:
             service_wait_unmark()
             return r
@@ -185,13 +158,15 @@ def service_wait_reply(req_id: u32, out: Reply) -> u32:
 def service_request(dst: u16, msg_type: u32, payload: u64, length: u32) -> u32:
     # transport_request from a vCPU's trap: while every request slot is busy or the send backlog is at its
     # reserve, serve the cluster until one frees. The request id, or 0 if dst cannot be reached.
-    st = _svc.get()
+    st = service_state()
     while True:
         req = u32(0)
         err = u32(0)
         with st.lock:
+            service_cpu().inside = True
             req = transport_request(dst, msg_type, payload, length)
             err = request_table().last_err
+            service_cpu().inside = False
         if req != 0:
             return req
         if err != TRANSPORT_ERR_BUSY and err != TRANSPORT_ERR_NO_SLOT:
@@ -203,11 +178,13 @@ def service_request(dst: u16, msg_type: u32, payload: u64, length: u32) -> u32:
 def service_send(dst: u16, msg_type: u32, flags: u8, req_id: u32, payload: u64, length: u32) -> u32:
     # transport_send from a vCPU's trap: waits (serving the cluster) while the send backlog is at its
     # reserve; returns what transport_send returns, never TRANSPORT_ERR_BUSY.
-    st = _svc.get()
+    st = service_state()
     while True:
         r = u32(0)
         with st.lock:
+            service_cpu().inside = True
             r = transport_send(dst, msg_type, flags, req_id, payload, length)
+            service_cpu().inside = False
         if r != TRANSPORT_ERR_BUSY:
             return r
         service_wait_mark()

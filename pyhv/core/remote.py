@@ -17,6 +17,7 @@ from pyhv.lang import Static, Struct, addr_of, i32, kprint, range, struct_at, u8
 from pyhv.arch.gic import gic_send_sgi
 from pyhv.arch.timer import timer_now
 from pyhv.cluster.table import cluster_cfg, cluster_table, ticks_from_us
+from pyhv.cluster.servicelock import service_send_any
 from pyhv.cluster.transport import PEER_ACTIVE, transport_peer, transport_send
 from pyhv.cluster.wire import F_REPLY, MAX_NODES, MSG_KICK, MSG_MMIO, MSG_POWER, MSG_PSCI
 from pyhv.core.hostinfo import hostinfo
@@ -182,7 +183,7 @@ def _kick(vcpu: u32) -> None:
         m = KickMsg()
         m.vcpu = vcpu
         _rs.get().kicks_sent += 1
-        transport_send(node, MSG_KICK, u8(0), u32(0), addr_of(m), KICK_MSG_BYTES)
+        service_send_any(node, MSG_KICK, u8(0), u32(0), addr_of(m), KICK_MSG_BYTES)
 
 
 REMOTE_VGIC_HOST_OPS: Final = VgicHostOps(kick=_kick)

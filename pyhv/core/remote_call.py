@@ -22,9 +22,9 @@ from pyhv.lang import Array, addr_of, i32, kprint, range, struct_at, u8, u16, u3
 from pyhv.arch.timer import timer_now
 from pyhv.cluster.requests import Reply
 from pyhv.cluster.service import (
-    service_poll, service_request, service_state, service_wait_mark, service_wait_reply, service_wait_sleep,
-    service_wait_unmark,
+    service_poll, service_request, service_wait_mark, service_wait_reply, service_wait_sleep, service_wait_unmark,
 )
+from pyhv.cluster.servicelock import service_cpu, service_state
 from pyhv.cluster.table import cluster_cfg, cluster_my_node, ticks_from_us
 from pyhv.cluster.transport import TRANSPORT_OK
 from pyhv.cluster.wire import MAX_NODES, MSG_MMIO, MSG_POWER, MSG_PSCI
@@ -171,7 +171,9 @@ def remote_power_all(kind: u32, vcpu: u32) -> None:
         else:
             service_wait_unmark()
     with service_state().lock:
-        remote_phys().power_off()       # under the lock: no other CPU of this node is inside the cluster code
+        service_cpu().inside = True
+        remote_phys().power_off()
+        service_cpu().inside = False       # under the lock: no other CPU of this node is inside the cluster code
 
 
 def _system_off() -> None:

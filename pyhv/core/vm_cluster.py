@@ -36,12 +36,14 @@ from pyhv.arch.timer import TIMER_HYP_PPI
 from pyhv.cluster.bootargs import bootarg_u32
 from pyhv.cluster.node import cluster_send_wait, cluster_step
 from pyhv.cluster.service import (
-    ServiceOps, service_irq, service_poll, service_set_ops, service_start, service_state, service_wait_mark,
-    service_wait_once, service_wait_unmark,
+    ServiceOps, service_irq, service_poll, service_set_ops, service_wait_mark, service_wait_once,
+    service_wait_unmark,
 )
+from pyhv.cluster.servicelock import service_cpu, service_start, service_state
 from pyhv.cluster.table import cluster_my_node, cluster_table
 from pyhv.cluster.transport import PEER_LOST, transport_peer_state
 from pyhv.cluster.netstats import cluster_print_net_stats
+from pyhv.cluster.nic_probe import nic_irq_ops
 from pyhv.cluster.wire import MSG_POWER, MSG_VM_READY
 from pyhv.core.guestfault import GUESTFAULT_HANDLED, GUESTFAULT_NOT_HANDLED, GuestMemFaultOps, guestfault_set_ops
 from pyhv.core.hostinfo import hostinfo
@@ -63,7 +65,6 @@ from pyhv.core.vmlayout import VMLAYOUT_OK, NodeLayout, vm_layout_node, vm_layou
 from pyhv.core.vmready import VM_READY_MSG_BYTES, VmReadyMsg, vmready_state
 from pyhv.core.vmstate import vm_cpu_index, vm_state
 from pyhv.core.vpsci import vpsci_init
-from pyhv.drivers.virtio_net import virtio_net_intid, virtio_net_irq
 from pyhv.dsm.fault import dsm_fault_begin, dsm_fault_pending, dsm_fault_wait, dsm_init, dsm_poll
 from pyhv.dsm.types import (
     DSM_DONE, DSM_ERR_NODE_LOST, DSM_FAULT_EXEC, DSM_FAULT_READ, DSM_FAULT_WALK, DSM_FAULT_WRITE, DSM_PAGE_BYTES,
@@ -197,7 +198,9 @@ def _fault(vcpu: u32, ipa: u64, kind: u32) -> u32:
     local = vcpu - vm_state().vcpu_base
     r = DSM_PENDING
     with service_state().lock:
+        service_cpu().inside = True
         r = dsm_fault_begin(local, ipa, _access(kind))
+        service_cpu().inside = False
     vc = _vc.get()
     if r == DSM_PENDING and vc.trace_every != 0:
         vc.trace_count += 1
@@ -206,8 +209,10 @@ def _fault(vcpu: u32, ipa: u64, kind: u32) -> u32:
     while r == DSM_PENDING:
         service_wait_mark()
         with service_state().lock:
+            service_cpu().inside = True
             if not dsm_fault_pending(local):
                 r = dsm_fault_wait(local)       # collects the result (the wait is over)
+            service_cpu().inside = False
         if r == DSM_PENDING:
             service_wait_once()
         else:
@@ -244,8 +249,8 @@ VM_SERVICE_OPS: Final = ServiceOps(this_cpu=vm_cpu_index, wake_cpu=_wake_cpu, af
 def _irq(intid: u32) -> bool:
     # CPU 0, while the VM runs: the NIC's interrupt, and (offered by vcpu.py after its own handling) the EL2
     # timer, armed at the next cluster deadline by every poll.
-    if intid == virtio_net_intid():
-        virtio_net_irq()
+    if intid == nic_irq_ops().intid():
+        nic_irq_ops().irq()
         service_irq()
         return True
     if intid == TIMER_HYP_PPI:

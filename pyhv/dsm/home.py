@@ -16,7 +16,7 @@ from pyhv.dsm.local import (
     dsm_send_data,
 )
 from pyhv.dsm.types import (
-    DATA_CLEAN, DATA_EXCL, DSM_DONE, DSM_ERR_NODE_LOST, DSM_NONE8, DSM_NONE16, DSM_PAGE_BYTES, DSM_QUEUE_RECS,
+    DATA_CLEAN, DATA_EXCL, DSM_DONE, DSM_MIG_THRESHOLD, DSM_ERR_NODE_LOST, DSM_NONE8, DSM_NONE16, DSM_PAGE_BYTES, DSM_QUEUE_RECS,
     RECALL_DOWN, RECALL_INV, RECALL_KEPT, RECALL_WRITTEN, RQ_S, RQ_X, ST_INVALID, ST_READ, ST_WRITE, DsmCtlMsg, DsmDataMsg, DsmDir,
     dsm_bit, dsm_dir, dsm_home_pa, dsm_page, dsm_state,
 )
@@ -135,7 +135,7 @@ def _start(gpn: u32, d: DsmDir, src: u16, kind: u8, txn: u32) -> None:
             st.stats.protocol_errors += 1
         d.req_gone = u8(2)
         return
-    if kind == RQ_S and d.mig != 0 and (d.copyset & dsm_bit(src)) == 0:
+    if kind == RQ_S and d.mig >= DSM_MIG_THRESHOLD and (d.copyset & dsm_bit(src)) == 0:
         # A migratory page (read, then written, by one node at a time): grant the read exclusively, clean,
         # so the write that follows needs no second round trip (docs/dsm.md "Migratory pages").
         kind = RQ_X
@@ -164,8 +164,8 @@ def _start(gpn: u32, d: DsmDir, src: u16, kind: u8, txn: u32) -> None:
         return
     if (d.copyset & dsm_bit(src)) != 0:
         d.had_copy = u8(1)
-        if _members(d.copyset) <= 2:
-            d.mig = u8(1)               # an upgrade with at most one other copy: the migratory pattern
+        if _members(d.copyset) <= 2 and d.mig < DSM_MIG_THRESHOLD:
+            d.mig += 1                  # an upgrade with at most one other copy: the migratory pattern
     for n in range(u16(0), u16(st.cfg.nodes)):
         b = dsm_bit(n)
         if (d.copyset & b) == 0 or n == src:

@@ -73,6 +73,7 @@ RECALL_INV: Final = u32(2)              # drop the copy
 DATA_EXCL: Final = u32(1)               # DsmDataMsg.flags: the copy is granted writable
 DATA_CLEAN: Final = u32(2)              # ... exclusive for a READ request (migratory page): map it read-only
                                         # until the first write, which needs no message (docs/dsm.md)
+DSM_MIG_THRESHOLD: Final = u8(2)        # upgrades in the migratory pattern before reads are granted X
 RECALL_KEPT: Final = u32(1)             # RECALL_DATA flags: the sender kept a READ copy
 RECALL_WRITTEN: Final = u32(2)          # ... the copy was written while held exclusively
 

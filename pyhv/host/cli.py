@@ -127,6 +127,7 @@ def _run_cluster(args: argparse.Namespace, target: Path, out_dir: Path, extra: t
     options = ClusterOptions(gic_version=args.gic, cpus=args.cpus, mem=args.mem, timeout_s=args.timeout,
                              start_delays=delays, faults=faults, pcap=args.pcap, echo=True, extra_args=extra,
                              progress=_progress, node0_args=guest, stdin_node0=bool(guest),
+                             mtu=args.mtu if args.mtu is not None else (9000 if guest else None),
                              bootargs="pyhv.vm=1" if guest else "")
     result = run_cluster(target, out_dir, args.nodes, options)
     _progress(f"switch stats in {out_dir / 'switch.json'}" + (f", capture {result.pcap_path}" if args.pcap else ""))
@@ -250,6 +251,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--nodes", type=int, default=1, help="boot N nodes joined by the cluster switch")
     run.add_argument("--start-delays", default=None, help="per-node start delays in seconds, e.g. 2,0,1")
     run.add_argument("--pcap", action="store_true", help="capture the cluster LAN to build/<target>/lan.pcap")
+    run.add_argument("--mtu", type=int, default=None,
+                     help="the cluster NICs' MTU (virtio-net host_mtu); default 9000 (one guest page per frame) "
+                          "with --kernel, else QEMU's 1500")
     from pyhv.host.switch_main import add_fault_arguments
 
     add_fault_arguments(run, "switch-")

@@ -28,7 +28,7 @@ from typing import Annotated, Final
 
 from pyhv.lang import Array, Static, Struct, addr_of, range, struct_at, u8, u16, u32, u64
 
-from pyhv.cluster.transport import transport_send
+from pyhv.cluster.servicelock import service_send_any
 from pyhv.cluster.wire import MAX_NODES, MSG_GICD_CTLR, MSG_SGI, MSG_SPI
 from pyhv.core.remote_map import (
     REMOTE_DEVICE_OWNER, REMOTE_NO_NODE, remote_my_node, remote_node_is_peer, remote_vcpu_is_local,
@@ -127,7 +127,7 @@ def vgic_remote_send_sgis(src: u32, intid: u32, group: u32, targets: u64) -> u32
     for n in range(u16(0), u16(MAX_NODES)):
         if per_node[n] != 0:
             m.targets = per_node[n]
-            transport_send(n, MSG_SGI, u8(0), u32(0), addr_of(m), SGI_MSG_BYTES)
+            service_send_any(n, MSG_SGI, u8(0), u32(0), addr_of(m), SGI_MSG_BYTES)
             _rv.get().sgis_sent += 1
     return sent
 
@@ -199,7 +199,7 @@ def _decide_locked(irq: VIrq, out: _SpiSend) -> bool:
 
 def _send_spi(node: u16, m: SpiMsg) -> None:
     if node != REMOTE_NO_NODE:
-        transport_send(node, MSG_SPI, u8(0), u32(0), addr_of(m), SPI_MSG_BYTES)
+        service_send_any(node, MSG_SPI, u8(0), u32(0), addr_of(m), SPI_MSG_BYTES)
         _rv.get().spis_sent += 1
 
 
@@ -250,7 +250,7 @@ def vgic_remote_ctlr_broadcast() -> None:
     m.grp_enable = vgic_state().grp_enable
     for n in range(u16(0), u16(MAX_NODES)):
         if remote_node_is_peer(u32(n)):
-            transport_send(n, MSG_GICD_CTLR, u8(0), u32(0), addr_of(m), CTLR_MSG_BYTES)
+            service_send_any(n, MSG_GICD_CTLR, u8(0), u32(0), addr_of(m), CTLR_MSG_BYTES)
 
 
 def vgic_remote_ctlr_handler(src_node: u16, req_id: u32, payload: u64, length: u32) -> None:

@@ -16,9 +16,9 @@ from pyhv.cluster.nic import NicOps, nic_set
 from pyhv.cluster.node import cluster_init
 from pyhv.cluster.wire import wire_stats
 from pyhv.cluster.service import (
-    ServiceOps, service_irq, service_poll, service_set_ops, service_start, service_state, service_wait_mark,
-    service_wait_unmark,
+    ServiceOps, service_irq, service_poll, service_set_ops, service_wait_mark, service_wait_unmark,
 )
+from pyhv.cluster.servicelock import service_start, service_state
 from pyhv.core.printk import ConsoleOps, printk_set_console
 
 from tests.cluster.conftest import MAC, _config

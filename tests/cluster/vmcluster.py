@@ -18,7 +18,8 @@ from pyhv.cluster.clocksync import ClockOps, clocksync_set_ops
 from pyhv.cluster.membership import M_BOOTED, membership_state
 from pyhv.cluster.nic import NicOps, nic_set
 from pyhv.cluster.node import cluster_init, cluster_step
-from pyhv.cluster.service import ServiceOps, service_set_ops, service_start
+from pyhv.cluster.service import ServiceOps, service_set_ops
+from pyhv.cluster.servicelock import service_start
 from pyhv.cluster.table import (
     ROLE_BOOTSTRAP, ROLE_JOINER, ClusterConfig, cluster_my_node, cluster_name_id, cluster_table,
 )
