@@ -52,8 +52,9 @@ def el2_hcr_guest() -> u64:
     return HCR_GUEST
 
 
-def el2_vm_cpu_setup(guest_mpidr: u64, cntvoff: u64) -> None:
+def el2_vm_cpu_setup(guest_mpidr: u64, cntvoff: u64, trap_wfe: bool) -> None:
     # Everything but stage 2 (stage2_install) for the vCPU with affinity `guest_mpidr` on this CPU.
+    # trap_wfe: a VM across nodes traps WFE (docs/wfi-policy.md "A VM across nodes traps WFE").
     sysreg_write("vpidr_el2", sysreg_read("midr_el1"))
     sysreg_write("vmpidr_el2", VMPIDR_RES1 | guest_mpidr)
     sysreg_write("cnthctl_el2", CNTHCTL_GUEST)
@@ -64,7 +65,7 @@ def el2_vm_cpu_setup(guest_mpidr: u64, cntvoff: u64) -> None:
     # event counters to EL1 (HPMN = PMCR_EL0.N): BRK, breakpoints, watchpoints and steps stay at EL1.
     sysreg_write("mdcr_el2", (sysreg_read("pmcr_el0") >> PMCR_N_SHIFT) & PMCR_N_MASK)
     sysreg_write("sctlr_el1", SCTLR_EL1_RESET)
-    sysreg_write("hcr_el2", HCR_GUEST)
+    sysreg_write("hcr_el2", HCR_GUEST | (HCR_TWE if trap_wfe else u64(0)))
     isb()
 
 

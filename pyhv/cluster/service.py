@@ -40,6 +40,7 @@ class ServiceOps(Ops):
     this_cpu: Callable[[], u32]         # index of the calling physical CPU on this node
     wake_cpu: Callable[[u32], None]     # make that CPU leave irq_wait() / the guest (a physical SGI)
     after_poll: Callable[[], None]      # under the lock after every poll (the DSM's and the VM's timers)
+    next_deadline: Callable[[], u64]    # the earliest of those timers (counter ticks; all ones: none)
 
 
 _ops: Final = OpsSlot(ServiceOps)
@@ -62,6 +63,9 @@ def _arm_cluster_timer() -> None:
     # CPU 0 only: its EL2 timer fires at the next cluster deadline (capped at idle_max_us), in the guest too.
     now = timer_now()
     deadline = cluster_next_deadline()
+    own = _ops.get().next_deadline()
+    if own < deadline:
+        deadline = own
     limit = now + ticks_from_us(cluster_cfg().idle_max_us)
     if deadline > limit:
         deadline = limit

@@ -41,7 +41,7 @@ from pyhv.core.guestfault import guestfault_abort
 from pyhv.core.clock import clock_cpu_enter, clock_reload
 from pyhv.core.ratelimit import RateLimit, ratelimit_allow
 from pyhv.core.smccc import smccc_handle
-from pyhv.core.vmstate import vm_config, vm_counters, vm_cpu_index
+from pyhv.core.vmstate import vm_config, vm_counters, vm_cpu_index, vm_state
 from pyhv.core.vpsci import (
     SMCCC_ACTION_HALT, SMCCC_ACTION_VCPU_OFF, SmcccResult, VpsciBoot, vpsci_vcpu_started,
 )
@@ -113,7 +113,7 @@ def vcpu_run(vcpu: u32, entry: u64, x0: u64) -> None:
     vm_counters().entered[vm_cpu_index()] = u64(1)
     cfg = vm_config()
     stage2_install()
-    el2_vm_cpu_setup(cfg.vcpus[vcpu].mpidr, clock_cpu_enter())      # the node's CNTVOFF (core/clock.py)
+    el2_vm_cpu_setup(cfg.vcpus[vcpu].mpidr, clock_cpu_enter(), vm_state().trap_wfe)    # node CNTVOFF (clock.py)
     tlbi("vmalls12e1")
     dsb("nsh")
     isb()

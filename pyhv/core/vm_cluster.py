@@ -20,7 +20,7 @@
 from typing import Final
 
 from pyhv.lang import (
-    Static, Struct, addr_of, dc_op, dsb, kprint, range, symbol_addr, u8, u16, u32, u64,
+    Static, Struct, addr_of, dc_op, dsb, irq_wait, kprint, range, symbol_addr, u8, u16, u32, u64,
 )
 
 from pyhv.arch.abort import ABORT_KIND_EXEC, ABORT_KIND_WALK, ABORT_KIND_WRITE
@@ -30,11 +30,11 @@ from pyhv.arch.stage2 import (
     stage2_sync_icache, stage2_unmap_page,
 )
 from pyhv.arch.stage2_desc import S2_EXEC, S2_READ, S2_RWX, S2_WRITE
-from pyhv.arch.timer import timer_freq_hz, timer_now
+from pyhv.arch.timer import timer_arm_ticks, timer_freq_hz, timer_now
 from pyhv.arch.traps import DeviceIrqOps, trap_set_device_irq_ops
 from pyhv.arch.timer import TIMER_HYP_PPI
 from pyhv.cluster.bootargs import bootarg_u32
-from pyhv.cluster.node import cluster_send_wait, cluster_step
+from pyhv.cluster.node import cluster_next_deadline, cluster_send_wait, cluster_step
 from pyhv.cluster.service import (
     ServiceOps, service_irq, service_poll, service_set_ops, service_wait_mark, service_wait_once,
     service_wait_unmark,
@@ -65,6 +65,8 @@ from pyhv.core.vmlayout import VMLAYOUT_OK, NodeLayout, vm_layout_node, vm_layou
 from pyhv.core.vmready import VM_READY_MSG_BYTES, VmReadyMsg, vmready_state
 from pyhv.core.vmstate import vm_cpu_index, vm_state
 from pyhv.core.vpsci import vpsci_init
+from pyhv.core.wfx import WfeOps, wfx_set_wfe_ops
+from pyhv.dsm.hold import dsm_hold_deadline
 from pyhv.dsm.fault import dsm_fault_begin, dsm_fault_pending, dsm_fault_wait, dsm_init, dsm_poll
 from pyhv.dsm.types import (
     DSM_DONE, DSM_ERR_NODE_LOST, DSM_FAULT_EXEC, DSM_FAULT_READ, DSM_FAULT_WALK, DSM_FAULT_WRITE, DSM_PAGE_BYTES,
@@ -77,6 +79,8 @@ CACHE_LINE_BYTES: Final = u64(64)
 DEFAULT_MAX_NODES: Final = u32(4)        # pyhv.vm_max_nodes: the VM size pyhv's reservation is sized for
 READY_WAIT_S: Final = u64(60)            # how long node 0 waits for every member's MSG_VM_READY
 WARN_BURST: Final = u32(10)
+WFE_SLEEP_US: Final = u64(50)           # longest sleep of a trapped WFE
+FAULT_SPIN_US: Final = u64(200)         # a faulting vCPU polls this long before it sleeps
 
 
 class VmCluster(Struct):
@@ -202,10 +206,14 @@ def _fault(vcpu: u32, ipa: u64, kind: u32) -> u32:
         r = dsm_fault_begin(local, ipa, _access(kind))
         service_cpu().inside = False
     vc = _vc.get()
+    trace = False
+    start = timer_now()
     if r == DSM_PENDING and vc.trace_every != 0:
         vc.trace_count += 1
-        if vc.trace_count % vc.trace_every == 0:
-            kprint("dsm: trace vcpu %u ipa 0x%x kind %u\n", vcpu, ipa, kind)
+        trace = vc.trace_count % vc.trace_every == 0
+    # Spin, then sleep: for the first FAULT_SPIN_US the CPU polls the NIC itself (an answer is usually that
+    # close: no interrupt and no wake-up of another CPU on the way), then it sleeps between polls.
+    spin_until = timer_now() + timer_freq_hz() * FAULT_SPIN_US // 1000000
     while r == DSM_PENDING:
         service_wait_mark()
         with service_state().lock:
@@ -213,10 +221,16 @@ def _fault(vcpu: u32, ipa: u64, kind: u32) -> u32:
             if not dsm_fault_pending(local):
                 r = dsm_fault_wait(local)       # collects the result (the wait is over)
             service_cpu().inside = False
-        if r == DSM_PENDING:
-            service_wait_once()
-        else:
+        if r != DSM_PENDING:
             service_wait_unmark()
+        elif timer_now() < spin_until:
+            service_wait_unmark()
+            service_poll()
+        else:
+            service_wait_once()
+    if trace:
+        kprint("dsm: trace vcpu %u ipa 0x%x kind %u waited %u us\n", vcpu, ipa, kind,
+               u32((timer_now() - start) * 1000000 // timer_freq_hz()))
     if r == DSM_DONE:
         return GUESTFAULT_HANDLED
     if r == DSM_ERR_NODE_LOST and ratelimit_allow(vc.lost_warn, WARN_BURST):
@@ -234,6 +248,26 @@ def _wake_cpu(cpu: u32) -> None:
         gic_send_sgi(hostinfo().cpus[cpu].mpidr, VCPU_KICK_SGI)
 
 
+def _wfe_sleep() -> None:
+    # A trapped WFE: sleep until any interrupt, at most WFE_SLEEP_US (the guest's own event stream is
+    # 100 us). CPU 0's EL2 timer is also the cluster timer: never later than the next cluster deadline (the
+    # poll in the timer interrupt re-arms it).
+    now = timer_now()
+    deadline = now + timer_freq_hz() * WFE_SLEEP_US // 1000000
+    if vm_cpu_index() == 0:
+        nd = cluster_next_deadline()
+        if nd < deadline:
+            deadline = nd
+        nd = dsm_hold_deadline()
+        if nd < deadline:
+            deadline = nd
+    timer_arm_ticks(deadline - now if deadline > now else u64(1))
+    irq_wait()
+
+
+VM_WFE_OPS: Final = WfeOps(sleep=_wfe_sleep)
+
+
 def _after_poll() -> None:
     dsm_poll()
     remote_service()
@@ -243,7 +277,8 @@ def _after_poll() -> None:
         vm_cluster_print_progress()
 
 
-VM_SERVICE_OPS: Final = ServiceOps(this_cpu=vm_cpu_index, wake_cpu=_wake_cpu, after_poll=_after_poll)
+VM_SERVICE_OPS: Final = ServiceOps(this_cpu=vm_cpu_index, wake_cpu=_wake_cpu, after_poll=_after_poll,
+                                   next_deadline=dsm_hold_deadline)
 
 
 def _irq(intid: u32) -> bool:
@@ -436,6 +471,8 @@ def vm_cluster_activate() -> None:
     vm_activate()
     service_start()
     trap_set_device_irq_ops(VM_CLUSTER_IRQ_OPS)
+    vm_state().trap_wfe = True
+    wfx_set_wfe_ops(VM_WFE_OPS)
 
 
 def vm_cluster_run() -> None:

@@ -16,6 +16,7 @@ class VmState(Struct):
     guest_uart_base: u64    # host PL011 the guest console's bytes go to (0: none)
     nr_vcpus: u32
     vcpu_base: u32          # global id of the vCPU this node's CPU 0 runs (0 on one node)
+    trap_wfe: bool          # a VM across nodes: guest WFE traps and sleeps (docs/wfi-policy.md)
 
 
 VM_STAT_CPUS: Final = u32(8)            # = hostinfo MAX_CPUS: CPUs per node with their own counters

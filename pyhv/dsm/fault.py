@@ -12,10 +12,11 @@ from pyhv.arch.timer import timer_now
 from pyhv.cluster.idle import cluster_sleep_until
 from pyhv.cluster.node import cluster_next_deadline, cluster_poll
 from pyhv.cluster.transport import PEER_LOST, transport_peer_state
-from pyhv.dsm.home import dsm_home_node_lost, dsm_home_request, dsm_queue_init
-from pyhv.dsm.local import dsm_forget_node_pages, dsm_mark_dirty, dsm_next_txn, dsm_out_send, dsm_retry_stalled, dsm_satisfied
+from pyhv.dsm.hold import dsm_hold_expired, dsm_hold_init, dsm_hold_set
+from pyhv.dsm.home import dsm_home_node_lost, dsm_home_request, dsm_home_run, dsm_queue_init
+from pyhv.dsm.local import dsm_forget_node_pages, dsm_inv_apply, dsm_mark_dirty, dsm_next_txn, dsm_recall_apply, dsm_out_send, dsm_retry_stalled, dsm_satisfied
 from pyhv.dsm.types import (
-    DSM_DONE, DSM_ERR_NODE_LOST, DSM_ERR_NOT_RAM, DSM_FAULT_KINDS, DSM_FAULT_WRITE, DSM_KIND_UPGRADE,
+    HOLD_INV, HOLD_RECALL, DSM_DONE, DSM_ERR_NODE_LOST, DSM_ERR_NOT_RAM, DSM_FAULT_KINDS, DSM_FAULT_WRITE, DSM_KIND_UPGRADE,
     DSM_LAT_BUCKETS, DSM_MAX_NODES, DSM_MAX_OUT, DSM_MAX_VCPUS, DSM_NONE8, DSM_NONE16, DSM_NONE32,
     DSM_PAGE_BYTES, DSM_PENDING, FR_FREE, OUT_FREE, OUT_SENT, RQ_S, RQ_X, ST_INVALID, ST_READ, ST_WRITE,
     VF_DONE, VF_NONE, VF_PENDING, DsmConfig, DsmStats, dsm_bit, dsm_dir, dsm_frame, dsm_home_of, dsm_page,
@@ -70,6 +71,7 @@ def dsm_init(cfg: DsmConfig) -> None:
     for i in range(u32(0), DSM_MAX_VCPUS):
         st.vcpu[i].state = VF_NONE
     dsm_queue_init()
+    dsm_hold_init()
     st.ready = True
 
 
@@ -85,6 +87,7 @@ def dsm_fault_begin(vcpu: u32, ipa: u64, access: u32) -> u32:
     c = st.cfg
     if not st.ready or vcpu >= DSM_MAX_VCPUS or access >= DSM_KIND_UPGRADE:
         panic("dsm_fault_begin: DSM not initialised, or vCPU / access out of range")
+    _hold_release(vcpu)                 # this vCPU ran on since its last fault was served
     f = st.vcpu[vcpu]
     if f.state == VF_PENDING:
         panic("dsm_fault_begin: this vCPU has a fault pending already")
@@ -138,6 +141,7 @@ def dsm_fault_begin(vcpu: u32, ipa: u64, access: u32) -> u32:
     dsm_home_request(c.me, gpn, e.kind, e.txn)
     st.sync_vcpu = DSM_NONE32
     if f.state == VF_DONE:
+        dsm_hold_set(vcpu, gpn)
         f.state = VF_NONE
         return f.result
     return DSM_PENDING
@@ -177,6 +181,31 @@ def dsm_poll() -> None:
         kprint("dsm: node %u lost: %u of its %u pages were held here and are gone, %u pages homed here had "
                "their only copy there; faults on them fail\n", n, held, c.home_pages[n], homed)
     dsm_retry_stalled()
+    for v in range(u32(0), c.vcpus):
+        if dsm_hold_expired(v):
+            _hold_release(v)
+
+
+def _hold_release(v: u32) -> None:
+    # End vCPU v's hold on its last served page: run the INV / RECALL that waited for it, and let the
+    # page's home (if it is us) start the transaction it held back.
+    st = dsm_state()
+    h = st.hold[v]
+    gpn = h.gpn
+    if gpn == DSM_NONE32:
+        return
+    h.gpn = DSM_NONE32
+    st.frames_changed = True            # its frame may be evicted again: stalled fetches may retry
+    kind = h.d_type
+    h.d_type = u8(0)
+    if kind != 0 and _home_lost(h.d_src):
+        kind = u8(0)                    # its sender died meanwhile: dsm_poll dropped what it homed
+    if kind == HOLD_INV:
+        dsm_inv_apply(h.d_src, gpn, h.d_txn)
+    elif kind == HOLD_RECALL:
+        dsm_recall_apply(h.d_src, gpn, h.d_txn, h.d_arg)
+    if dsm_home_of(gpn) == st.cfg.me:
+        dsm_home_run(gpn)
 
 
 def dsm_stats() -> DsmStats:

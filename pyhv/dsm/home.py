@@ -11,6 +11,7 @@ from pyhv.lang import addr_of, panic, range, struct_at, u8, u16, u32, u64
 
 from pyhv.cluster.bytecopy import bytecopy
 from pyhv.cluster.wire import MSG_DSM_DATA, MSG_DSM_GRANT_X, MSG_DSM_INV, MSG_DSM_LOST, MSG_DSM_PUT_ACK, MSG_DSM_RECALL
+from pyhv.dsm.hold import dsm_hold_active
 from pyhv.dsm.local import (
     dsm_drop_read_copy, dsm_local_set, dsm_local_set_clean, dsm_msg_gpn_ok, dsm_next_txn, dsm_out_complete, dsm_send_ctl,
     dsm_send_data,
@@ -77,6 +78,9 @@ def dsm_home_run(gpn: u32) -> None:
             if r == DSM_NONE16:
                 return
             rec = st.q[r]
+            if rec.src != st.cfg.me and dsm_hold_active(gpn):
+                st.stats.held += 1
+                return                  # a local vCPU has not used the page yet: fault.py restarts us
             d.q_head = rec.next
             if d.q_head == DSM_NONE16:
                 d.q_tail = DSM_NONE16

@@ -17,8 +17,9 @@ from pyhv.cluster.transport import transport_peer, transport_send
 from pyhv.cluster.wire import (
     MSG_DSM_GET_S, MSG_DSM_GET_X, MSG_DSM_INV_ACK, MSG_DSM_PUT_S, MSG_DSM_PUT_X, MSG_DSM_RECALL_DATA,
 )
+from pyhv.dsm.hold import dsm_hold_active, dsm_hold_defer, dsm_hold_set
 from pyhv.dsm.types import (
-    DATA_CLEAN, DATA_EXCL, DSM_DONE, DSM_ERR_NODE_LOST, DSM_EVICT_MAX, DSM_FAULT_WRITE, DSM_LAT_BUCKETS, DSM_MAX_OUT,
+    DATA_CLEAN, DATA_EXCL, DSM_DONE, HOLD_INV, HOLD_RECALL, DSM_ERR_NODE_LOST, DSM_EVICT_MAX, DSM_FAULT_WRITE, DSM_LAT_BUCKETS, DSM_MAX_OUT,
     DSM_MAX_VCPUS, DSM_NONE8, DSM_NONE32, DSM_PAGE_BYTES, DSM_PERM_R, DSM_PERM_W, DSM_PERM_X,
     FR_EVICTING, FR_FREE, FR_USED, OUT_FREE, OUT_SENT, OUT_STALLED, RECALL_DOWN, RECALL_KEPT, RECALL_WRITTEN, RQ_S,
     RQ_X, ST_INVALID,
@@ -174,8 +175,8 @@ def dsm_frame_alloc(gpn: u32) -> u32:
         if fr.state != FR_USED:
             continue
         pg = dsm_page(fr.gpn)
-        if pg.out != DSM_NONE8:
-            continue                    # pinned: a fetch or an upgrade of this page is in progress
+        if pg.out != DSM_NONE8 or dsm_hold_active(fr.gpn):
+            continue                    # pinned: a fetch or an upgrade in progress, or held for its vCPU
         if fr.ref != 0:
             fr.ref = u8(0)
             continue
@@ -202,6 +203,7 @@ def _vcpu_finish(v: u32, result: u32) -> None:
     f.state = VF_DONE
     f.result = result
     if result == DSM_DONE:
+        dsm_hold_set(v, f.gpn)
         st.stats.faults_done += 1
         us = (timer_now() - f.start) * 1000000 // cluster_cfg().freq_hz
         b = u32(0)
@@ -377,10 +379,15 @@ def dsm_inv_handler(src: u16, req_id: u32, payload: u64, length: u32) -> None:
     if not dsm_msg_gpn_ok(m.gpn, src):
         return
     st.stats.inv_recv += 1
-    if dsm_page(m.gpn).state == ST_WRITE:
-        st.stats.protocol_errors += 1   # the home sends INV to sharers only; an owner gets RECALL
-    dsm_drop_read_copy(m.gpn)
-    dsm_send_ctl(src, MSG_DSM_INV_ACK, m.gpn, m.txn, u32(0))
+    if not dsm_hold_defer(m.gpn, HOLD_INV, src, m.txn, u32(0)):
+        dsm_inv_apply(src, m.gpn, m.txn)
+
+
+def dsm_inv_apply(src: u16, gpn: u32, txn: u32) -> None:
+    if dsm_page(gpn).state == ST_WRITE:
+        dsm_state().stats.protocol_errors += 1   # the home sends INV to sharers only; an owner gets RECALL
+    dsm_drop_read_copy(gpn)
+    dsm_send_ctl(src, MSG_DSM_INV_ACK, gpn, txn, u32(0))
 
 
 def _evicting_frame(gpn: u32) -> u32:
@@ -400,13 +407,17 @@ def dsm_recall_handler(src: u16, req_id: u32, payload: u64, length: u32) -> None
     if not dsm_msg_gpn_ok(m.gpn, src):
         return
     st.stats.recalls_recv += 1
-    gpn = m.gpn
-    txn = m.txn
+    if not dsm_hold_defer(m.gpn, HOLD_RECALL, src, m.txn, m.arg):
+        dsm_recall_apply(src, m.gpn, m.txn, m.arg)
+
+
+def dsm_recall_apply(src: u16, gpn: u32, txn: u32, mode: u32) -> None:
+    st = dsm_state()
     page = dsm_page(gpn)
     if page.state == ST_WRITE:
         f = page.frame
         flags = RECALL_WRITTEN if page.clean == 0 else u32(0)
-        if m.arg == RECALL_DOWN:
+        if mode == RECALL_DOWN:
             dsm_local_set(gpn, ST_READ, u64(0))
             flags = flags | RECALL_KEPT
         else:

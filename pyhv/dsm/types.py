@@ -18,6 +18,9 @@ DSM_MAX_VCPUS: Final = u32(16)          # vCPUs per node (waiter masks are u32)
 DSM_MAX_OUT: Final = u32(16)            # outstanding requests per node: one fault per vCPU at most
 DSM_EVICT_MAX: Final = u32(4)           # write-backs in flight per node (EVICTING frames)
 DSM_QUEUE_RECS: Final = u32(256)        # queued requests at a home: DSM_MAX_NODES × DSM_MAX_OUT
+DSM_HOLD_US: Final = u64(2000)          # longest a served page is kept from others for its vCPU (hold.py)
+HOLD_INV: Final = u8(1)
+HOLD_RECALL: Final = u8(2)
 DSM_LAT_BUCKETS: Final = u32(20)        # fault latency histogram: bucket b counts [2^b, 2^(b+1)) µs
 DSM_NONE16: Final = u16(0xFFFF)
 DSM_NONE32: Final = u32(0xFFFFFFFF)
@@ -156,6 +159,18 @@ class DsmVcpuFault(Struct):
     pad2: u16
 
 
+class DsmHold(Struct):
+    # The page a local vCPU's fault was just served with, kept until it used it (hold.py), and the one
+    # INV / RECALL that arrived for it meanwhile (the home serves one transaction per page at a time).
+    since: u64                          # counter when the fault was served
+    gpn: u32                            # DSM_NONE32: no hold
+    d_txn: u32
+    d_arg: u32
+    d_src: u16
+    d_type: u8                          # 0: nothing deferred; HOLD_INV / HOLD_RECALL
+    pad: u8
+
+
 class DsmStats(Struct):
     faults: Annotated[Array[u64], 5]    # by kind: read, write, exec, walk, upgrade
     faults_done: u64
@@ -177,6 +192,7 @@ class DsmStats(Struct):
     queue_high: u64                     # most queue records in use at once
     stalls: u64                         # faults that waited for a free cache frame
     stale: u64                          # messages that no longer matched (harmless races, counted)
+    held: u64                           # INV / RECALL / home transactions deferred by a hold
     protocol_errors: u64                # messages impossible under the protocol (0 unless a bug)
     lat_hist: Annotated[Array[u64], 20]  # DSM_LAT_BUCKETS, fault -> mapped
 
@@ -211,6 +227,7 @@ class DsmState(Struct):
     stats: DsmStats
     out: Annotated[Array[DsmOut], 16]           # DSM_MAX_OUT
     vcpu: Annotated[Array[DsmVcpuFault], 16]    # DSM_MAX_VCPUS
+    hold: Annotated[Array[DsmHold], 16]         # DSM_MAX_VCPUS
     q: Annotated[Array[DsmQRec], 256]           # DSM_QUEUE_RECS
     tx: DsmDataMsg                      # the one outgoing page message (handlers never nest)
     ctl: DsmCtlMsg

@@ -65,7 +65,8 @@ def node() -> Iterator[Node]:
         cluster_init(_config())
         service_set_ops(ServiceOps(this_cpu=lambda: u32(current_cpu().index),
                                    wake_cpu=lambda i: n.woken.append(int(i)),
-                                   after_poll=lambda: n.after_polls.append(1)))
+                                   after_poll=lambda: n.after_polls.append(1),
+                                   next_deadline=lambda: u64(0xFFFFFFFFFFFFFFFF)))
         yield n
 
 
@@ -131,7 +132,8 @@ def test_the_frame_reached_the_cluster_code(node: Node) -> None:
 def test_every_poll_runs_the_after_poll_hook_under_the_lock(node: Node) -> None:
     held: list[bool] = []
     service_set_ops(ServiceOps(this_cpu=lambda: u32(current_cpu().index), wake_cpu=lambda i: None,
-                               after_poll=lambda: held.append(service_state().lock.held())))
+                               after_poll=lambda: held.append(service_state().lock.held()),
+                               next_deadline=lambda: u64(0xFFFFFFFFFFFFFFFF)))
     service_poll()
     node.frames.append(b"\x00" * 64)
     service_poll()

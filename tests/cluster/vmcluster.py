@@ -191,7 +191,8 @@ class VmCluster:
         vpsci_init(st.cfg, u32(0))
         remote_vm_init(RemotePhysOps(kick=self._kick, power_off=self._power_off))
         # One simulated CPU per node: it is CPU 0, nobody sleeps on it but itself.
-        service_set_ops(ServiceOps(this_cpu=lambda: u32(0), wake_cpu=lambda c: None, after_poll=remote_service))
+        service_set_ops(ServiceOps(this_cpu=lambda: u32(0), wake_cpu=lambda c: None, after_poll=remote_service,
+                                   next_deadline=lambda: u64(0xFFFFFFFFFFFFFFFF)))
         service_start()
 
     # --- for the scripts --------------------------------------------------------------------------------

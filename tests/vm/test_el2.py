@@ -24,7 +24,7 @@ MIDR_A72 = 0x410FD083
 
 def test_a_vcpu_cpu_gets_stage2_interrupt_routing_and_smc_traps_but_no_wfx_traps(node: Node) -> None:
     node.cpu.sysregs["midr_el1"] = MIDR_A72
-    el2_vm_cpu_setup(u64(0x0102), u64(0x1234))
+    el2_vm_cpu_setup(u64(0x0102), u64(0x1234), False)
     hcr = node.cpu.sysregs["hcr_el2"]
     for bit in (HCR_VM, HCR_SWIO, HCR_FMO, HCR_IMO, HCR_AMO, HCR_TSC, HCR_RW):
         assert hcr & int(bit)

@@ -1,0 +1,114 @@
+"""ONE Linux across QEMU nodes (issue 8; docs/cluster-vm.md "How a cluster VM starts"): the default guest's
+/init runs the guest test programs (examples/guest, `pyhv.test=...`) and every assertion reads what the
+guest printed on its console or what each node's pyhv printed in its log: nproc is the sum of the nodes'
+CPUs, MemTotal is close to the sum of the home shares the nodes announced, every CPU (on every node) ran a
+pinned thread that saw itself on that CPU with the MPIDR pyhv gave it (Aff1 = node, Aff0 = CPU) and the
+NUMA node of its cluster node, a pthread atomic counter hammered from every CPU ends exact, the console's
+lines appear once, the guest's power-off ends every node with status 0, and the statistics show that every
+node's vCPUs entered the guest and that pages moved both ways.
+
+These runs are slow on the 2-core CI machine (each DSM fault is a network round trip through the host
+switch; docs/bench.md has the figures), so each boot runs several programs at once."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from compiler.build import BuildResult
+from pyhv.host.cluster_run import ClusterOptions, ClusterResult, run_cluster
+from pyhv.host.payload import guest_qemu_args
+from pyhv.host.qemu import QEMU
+from pyhv.host.stats_table import merge_stats, parse_stats
+
+from tests.boot.guest_images import linux_guest
+
+REPO = Path(__file__).resolve().parents[2]
+TARGET = REPO / "targets" / "qemu-virt"
+ATOMIC_ITERATIONS = 20_000
+
+pytestmark = [pytest.mark.qemu,
+              pytest.mark.skipif(shutil.which(QEMU) is None or shutil.which("aarch64-linux-gnu-gcc") is None,
+                                 reason="needs qemu-system-aarch64 and the cross compiler")]
+
+VM_NODE_RE = re.compile(r"^vm: node (\d+): vcpus (\d+)-(\d+) of (\d+), home ipa 0x[0-9a-f]+ \((\d+) MiB\), "
+                        r"guest ram (\d+) MiB on (\d+) nodes, gic v(\d)$", re.M)
+
+
+def _boot(image: BuildResult, tmp_path: Path, nodes: int, cpus: int, tests: str, gic: int | None = None,
+          timeout: float = 1500.0) -> tuple[ClusterResult, str, list[str]]:
+    guest = linux_guest()
+    if guest is None:
+        pytest.skip("no guest images: run `pyhv guest build` first")
+    kernel, initrd = guest
+    out = tmp_path / "out"
+    out.mkdir()
+    for f in ("pyhv.bin", "pyhv.elf"):
+        shutil.copy(image.out_dir / f, out / f)
+    node0 = guest_qemu_args(out, kernel, initrd, f"console=ttyAMA0 panic=-1 pyhv.test={tests}",
+                            "node0.pyhv.log")
+    options = ClusterOptions(cluster="vm", cpus=cpus, mem="512M", timeout_s=timeout, gic_version=gic, mtu=9000,
+                             node0_args=node0, bootargs="pyhv.vm=1")
+    result = run_cluster(TARGET, out, nodes, options)
+    console = result.nodes[0].output
+    logs = [(out / "node0.pyhv.log").read_text(errors="replace")] + [n.output for n in result.nodes[1:]]
+    assert not result.timed_out and result.ok, \
+        [(n.index, n.exit_status, n.timed_out) for n in result.nodes] + [console[-3000:]] + [t[-2000:] for t in logs]
+    return result, console, logs
+
+
+def _check_vm(console: str, logs: list[str], nodes: int, cpus: int) -> None:
+    total = nodes * cpus
+    assert f"pyhv-guest: nproc={total}" in console, console[-3000:]
+    # every node describes the same VM, and says which share is its own
+    shapes = [VM_NODE_RE.search(t) for t in logs]
+    assert all(m is not None for m in shapes), [t[-2000:] for t in logs]
+    homes = {int(m.group(1)): int(m.group(5)) for m in shapes if m is not None}
+    assert sorted(homes) == list(range(nodes))
+    guest_mib = {int(m.group(6)) for m in shapes if m is not None}
+    assert guest_mib == {sum(homes.values())}
+    mem = re.search(r"pyhv-guest: MemTotal:\s+(\d+) kB", console)
+    assert mem is not None
+    # Linux keeps its own image, page tables and reservations out of MemTotal: a few per cent
+    assert 0.90 * sum(homes.values()) * 1024 <= int(mem.group(1)) <= sum(homes.values()) * 1024
+    # pinned threads on every CPU: they ran there, and the CPU's MPIDR / NUMA node are its cluster node's
+    reports = re.findall(r"cpu_report: cpu=(\d+) sched_getcpu=(\d+) mpidr_aff=(\S+) numa_node=(-?\d+) .*pinned=(\w+)",
+                         console)
+    assert [int(r[0]) for r in reports] == list(range(total)), console[-3000:]
+    for cpu, seen, mpidr, numa, pinned in reports:
+        node, local = divmod(int(cpu), cpus)
+        assert (int(seen), pinned) == (int(cpu), "yes")
+        assert int(mpidr, 16) == (node << 8) | local and int(numa) == node, (cpu, mpidr, numa)
+    assert f"cpu_report: cpus={total} pinned={total} mpidr_distinct=yes ok" in console
+    atomic = re.search(r"atomic-counter: threads=(\d+) pinned=(\d+) total=(\d+) expected=(\d+) (\w+)", console)
+    assert atomic is not None, console[-3000:]
+    threads, pinned_threads, got, expected, verdict = atomic.groups()
+    assert int(threads) == total and int(pinned_threads) == total
+    assert int(got) == int(expected) == total * ATOMIC_ITERATIONS and verdict == "ok"
+    # the console's text once: each forwarded UART write took effect exactly once
+    for line in ("pyhv-guest: init up", "pyhv-guest: done, powering off", "Run /init as init process"):
+        assert console.count(line) == 1, line
+    assert not re.search(r"pyhv-guest: (test|insmod) \S+ FAILED", console)
+    # every node's vCPUs ran guest code, and pages moved both ways
+    stats = merge_stats([parse_stats(t) for t in logs])
+    assert sorted(stats) == list(range(nodes))
+    for n in range(nodes):
+        v = stats[n].values
+        for c in range(cpus):
+            assert v[("vm", f"cpu{c}_entered")] == 1 and v[("vm", f"cpu{c}_exits")] > 0, (n, c)
+        assert v[("dsm", "pages_fetched")] > 0 and v[("dsm", "pages_sent")] > 0, n
+        assert v[("dsm", "protocol_errors")] == 0 and v[("dsm", "failed")] == 0, n
+
+
+@pytest.fixture(scope="module")
+def image(built_image: Callable[[str], BuildResult]) -> BuildResult:
+    return built_image("qemu-virt")
+
+
+def test_linux_runs_across_two_nodes_of_two_vcpus_on_gicv3(image: BuildResult, tmp_path: Path) -> None:
+    _result, console, logs = _boot(image, tmp_path, 2, 2, f"cpus,atomic:{ATOMIC_ITERATIONS}", gic=3)
+    _check_vm(console, logs, 2, 2)
