@@ -19,36 +19,25 @@
 
 from typing import Final
 
-from pyhv.lang import (
-    Static, Struct, addr_of, dc_op, dsb, irq_wait, kprint, range, symbol_addr, u8, u16, u32, u64,
-)
+from pyhv.lang import Static, Struct, addr_of, irq_wait, kprint, range, symbol_addr, u8, u16, u32, u64
 
-from pyhv.arch.abort import ABORT_KIND_EXEC, ABORT_KIND_WALK, ABORT_KIND_WRITE
 from pyhv.arch.gic import gic_send_sgi, gic_version
-from pyhv.arch.stage2 import (
-    stage2_init, stage2_install, stage2_map_page, stage2_map_range, stage2_pool_pages_for, stage2_set_perm,
-    stage2_sync_icache, stage2_unmap_page,
-)
-from pyhv.arch.stage2_desc import S2_EXEC, S2_READ, S2_RWX, S2_WRITE
-from pyhv.arch.timer import timer_arm_ticks, timer_freq_hz, timer_now
+from pyhv.arch.stage2 import stage2_init, stage2_install, stage2_map_range, stage2_pool_pages_for
+from pyhv.arch.stage2_desc import S2_RWX
+from pyhv.arch.timer import TIMER_HYP_PPI, timer_arm_ticks, timer_freq_hz, timer_now
 from pyhv.arch.traps import DeviceIrqOps, trap_set_device_irq_ops
-from pyhv.arch.timer import TIMER_HYP_PPI
 from pyhv.cluster.bootargs import bootarg_u32
 from pyhv.cluster.node import cluster_next_deadline, cluster_send_wait, cluster_step
-from pyhv.cluster.service import (
-    ServiceOps, service_irq, service_poll, service_set_ops, service_wait_mark, service_wait_once,
-    service_wait_unmark,
-)
-from pyhv.cluster.servicelock import service_cpu, service_start, service_state
+from pyhv.cluster.service import ServiceOps, service_irq, service_poll, service_set_ops
+from pyhv.cluster.servicelock import service_start
 from pyhv.cluster.table import cluster_my_node, cluster_table
 from pyhv.cluster.transport import PEER_LOST, transport_peer_state
 from pyhv.cluster.netstats import cluster_print_net_stats
 from pyhv.cluster.nic_probe import nic_irq_ops
 from pyhv.cluster.wire import MSG_POWER, MSG_VM_READY
-from pyhv.core.guestfault import GUESTFAULT_HANDLED, GUESTFAULT_NOT_HANDLED, GuestMemFaultOps, guestfault_set_ops
+from pyhv.core.guestfault import guestfault_set_ops
 from pyhv.core.hostinfo import hostinfo
 from pyhv.core.power import power_off
-from pyhv.core.ratelimit import RateLimit, ratelimit_allow
 from pyhv.core.remote import POWER_MSG_BYTES, REMOTE_POWER_OFF, PowerMsg, remote_gic_kick, remote_service
 from pyhv.core.remote_call import remote_vm_init
 from pyhv.core.remote_map import RemotePhysOps
@@ -58,6 +47,7 @@ from pyhv.core.vm import vm_activate, vm_find_payload, vm_load_guest, vm_parse_p
 from pyhv.core.vm_devices import (
     VM_ERR_CONFIG, VM_ERR_MEMORY, VM_ERR_PAYLOAD, VM_OK, VM_UART_OPS, vm_log_console, vm_setup_devices,
 )
+from pyhv.core.vm_dsm import VM_DSM_FAULT_OPS, VM_DSM_OPS, vm_dsm_set_trace
 from pyhv.core.vm_stats import vm_cluster_print_progress, vm_cluster_print_stats
 from pyhv.core.vmconfig import VM_RAM_BASE, VMCFG_OK
 from pyhv.core.vmconfig_cluster import vmconfig_cluster, vmconfig_guest_ram_bytes
@@ -67,32 +57,23 @@ from pyhv.core.vmstate import vm_cpu_index, vm_state
 from pyhv.core.vpsci import vpsci_init
 from pyhv.core.wfx import WfeOps, wfx_set_wfe_ops
 from pyhv.dsm.hold import dsm_hold_deadline
-from pyhv.dsm.fault import dsm_fault_begin, dsm_fault_pending, dsm_fault_wait, dsm_init, dsm_poll
-from pyhv.dsm.types import (
-    DSM_DONE, DSM_ERR_NODE_LOST, DSM_FAULT_EXEC, DSM_FAULT_READ, DSM_FAULT_WALK, DSM_FAULT_WRITE, DSM_PAGE_BYTES,
-    DSM_PENDING, DSM_PERM_W, DSM_PERM_X, DsmConfig, DsmOps, dsm_meta_bytes, dsm_ops_set,
-)
+from pyhv.dsm.fault import dsm_init, dsm_poll
+from pyhv.dsm.types import DSM_PAGE_BYTES, DsmConfig, dsm_meta_bytes, dsm_ops_set
 from pyhv.vdev.vpl011 import vpl011_reset, vpl011_set_ops
 
 SZ_8K: Final = u64(0x2000)
-CACHE_LINE_BYTES: Final = u64(64)
 DEFAULT_MAX_NODES: Final = u32(4)        # pyhv.vm_max_nodes: the VM size pyhv's reservation is sized for
 READY_WAIT_S: Final = u64(60)            # how long node 0 waits for every member's MSG_VM_READY
-WARN_BURST: Final = u32(10)
 WFE_SLEEP_US: Final = u64(50)           # longest sleep of a trapped WFE
-FAULT_SPIN_US: Final = u64(200)         # a faulting vCPU polls this long before it sleeps
 
 
 class VmCluster(Struct):
     layout: NodeLayout
     stats_ticks: u64        # pyhv.vm_stats_s: print the counters this often while the VM runs (0: never)
     stats_next: u64
-    trace_every: u32        # pyhv.dsm_trace=K: print every K-th fault that had to wait (0: none)
-    trace_count: u32
     max_nodes: u32          # pyhv.vm_max_nodes at layout time
     s2_pool_base: u64
     meta_base: u64
-    lost_warn: RateLimit
 
 
 _vc: Final = Static(VmCluster)
@@ -126,119 +107,6 @@ def vm_cluster_home_bytes() -> u64:
     kprint("vm: reservation sized for a VM of up to %u nodes of %u MiB (pyhv.vm_max_nodes)\n", vc.max_nodes,
            u32(info.ram_size >> 20))
     return lay.home_bytes
-
-
-# --- the DSM's hardware side ------------------------------------------------------------------------------
-
-def _s2_perm(perm: u32) -> u32:
-    p = S2_READ
-    if (perm & DSM_PERM_W) != 0:
-        p = p | S2_WRITE
-    if (perm & DSM_PERM_X) != 0:
-        p = p | S2_EXEC
-    return p
-
-
-def _clean_page_poc(pa: u64) -> None:
-    # pyhv wrote the page through its cacheable mapping; a guest CPU running with its MMU off (a secondary
-    # at its PSCI entry) reads memory non-cacheably: clean to the point of coherency first.
-    off = u64(0)
-    while off < DSM_PAGE_BYTES:
-        dc_op("cvac", pa + off)
-        off += CACHE_LINE_BYTES
-    dsb("ish")
-
-
-def _dsm_map(ipa: u64, pa: u64, perm: u32) -> None:
-    _clean_page_poc(pa)
-    if (perm & DSM_PERM_X) != 0:
-        stage2_sync_icache(pa)
-    stage2_map_page(ipa, pa, _s2_perm(perm))
-
-
-def _dsm_unmap(ipa: u64) -> None:
-    stage2_unmap_page(ipa)
-
-
-def _dsm_protect(ipa: u64, perm: u32) -> None:
-    stage2_set_perm(ipa, _s2_perm(perm))
-
-
-def _dsm_monitor_clear(ipa: u64) -> None:
-    # The page was taken away (or made read-only): every other CPU of this node that runs a vCPU takes the
-    # kick, and its exception return clears its exclusive monitor (ARM DDI 0487: an exception return clears
-    # the local monitor), so an STXR paired with an LDXR from before fails. This CPU returns through ERET
-    # anyway. The kick is sent now, when the page goes; it can be mapped again only after a network round
-    # trip, far longer than the SGI's delivery.
-    info = hostinfo()
-    me = vm_cpu_index()
-    for c in range(u32(0), info.ncpus):
-        if c != me:
-            gic_send_sgi(info.cpus[c].mpidr, VCPU_KICK_SGI)
-
-
-def _dsm_wake(vcpu: u32) -> None:
-    # Local vCPU index `vcpu` (= its CPU) had its fault served: end that CPU's sleep.
-    if vcpu != vm_cpu_index() and vcpu < hostinfo().ncpus:
-        gic_send_sgi(hostinfo().cpus[vcpu].mpidr, VCPU_KICK_SGI)
-
-
-VM_DSM_OPS: Final = DsmOps(map=_dsm_map, unmap=_dsm_unmap, protect=_dsm_protect, monitor_clear=_dsm_monitor_clear,
-                           wake=_dsm_wake)
-
-
-def _access(kind: u32) -> u32:
-    if kind == ABORT_KIND_WRITE:
-        return DSM_FAULT_WRITE
-    if kind == ABORT_KIND_EXEC:
-        return DSM_FAULT_EXEC
-    if kind == ABORT_KIND_WALK:
-        return DSM_FAULT_WALK
-    return DSM_FAULT_READ
-
-
-def _fault(vcpu: u32, ipa: u64, kind: u32) -> u32:
-    # GuestMemFaultOps.fault: a stage-2 fault of global vCPU `vcpu` on guest RAM (IRQs masked).
-    local = vcpu - vm_state().vcpu_base
-    r = DSM_PENDING
-    with service_state().lock:
-        service_cpu().inside = True
-        r = dsm_fault_begin(local, ipa, _access(kind))
-        service_cpu().inside = False
-    vc = _vc.get()
-    trace = False
-    start = timer_now()
-    if r == DSM_PENDING and vc.trace_every != 0:
-        vc.trace_count += 1
-        trace = vc.trace_count % vc.trace_every == 0
-    # Spin, then sleep: for the first FAULT_SPIN_US the CPU polls the NIC itself (an answer is usually that
-    # close: no interrupt and no wake-up of another CPU on the way), then it sleeps between polls.
-    spin_until = timer_now() + timer_freq_hz() * FAULT_SPIN_US // 1000000
-    while r == DSM_PENDING:
-        service_wait_mark()
-        with service_state().lock:
-            service_cpu().inside = True
-            if not dsm_fault_pending(local):
-                r = dsm_fault_wait(local)       # collects the result (the wait is over)
-            service_cpu().inside = False
-        if r != DSM_PENDING:
-            service_wait_unmark()
-        elif timer_now() < spin_until:
-            service_wait_unmark()
-            service_poll()
-        else:
-            service_wait_once()
-    if trace:
-        kprint("dsm: trace vcpu %u ipa 0x%x kind %u waited %u us\n", vcpu, ipa, kind,
-               u32((timer_now() - start) * 1000000 // timer_freq_hz()))
-    if r == DSM_DONE:
-        return GUESTFAULT_HANDLED
-    if r == DSM_ERR_NODE_LOST and ratelimit_allow(vc.lost_warn, WARN_BURST):
-        kprint("vcpu %u: guest ram ipa 0x%x was lost with its node: abort injected\n", vcpu, ipa)
-    return GUESTFAULT_NOT_HANDLED
-
-
-VM_DSM_FAULT_OPS: Final = GuestMemFaultOps(fault=_fault)
 
 
 # --- the cluster service on this node --------------------------------------------------------------------
@@ -467,7 +335,7 @@ def vm_cluster_activate() -> None:
     vc = _vc.get()
     vc.stats_ticks = u64(bootarg_u32("pyhv.vm_stats_s", u32(0))) * timer_freq_hz()
     vc.stats_next = timer_now() + vc.stats_ticks
-    vc.trace_every = bootarg_u32("pyhv.dsm_trace", u32(0))
+    vm_dsm_set_trace(bootarg_u32("pyhv.dsm_trace", u32(0)))
     vm_activate()
     service_start()
     trap_set_device_irq_ops(VM_CLUSTER_IRQ_OPS)
