@@ -26,11 +26,12 @@ from pyhv.cluster.transport import (
     PEER_LOST, transport_add_peer, transport_peer_state, transport_reset_peer, transport_send, transport_send_datagram,
 )
 from pyhv.cluster.wire import (
-    DROP_BAD_FIELD, DROP_RATE_LIMITED, DROP_SPOOFED, MAC_BROADCAST, MAX_NODES, MSG_ANNOUNCE, MSG_BOOT, MSG_JOIN,
-    MSG_SETUP_DONE, MSG_CLUSTER_TABLE, MSG_WELCOME, MTU_STANDARD, NODE_NONE, wire_count_drop, wire_mac_is_unicast,
-    wire_rx_src_mac,
+    DROP_BAD_FIELD, DROP_SPOOFED, MAC_BROADCAST, MAX_NODES, MSG_ANNOUNCE, MSG_BOOT, MSG_JOIN, MSG_SETUP_DONE,
+    MSG_CLUSTER_TABLE, MSG_WELCOME, NODE_NONE, wire_count_drop, wire_mac_is_unicast, wire_rx_src_mac,
 )
-from pyhv.core.ratelimit import RateLimit, ratelimit_allow
+from pyhv.cluster.admission import (
+    ADMIT_VCPUS_MAX, admission_allowed, admission_join_valid, admission_table_sane, admission_warn_allowed,
+)
 
 M_SEEKING: Final = u32(0)
 M_JOINED: Final = u32(1)
@@ -48,9 +49,6 @@ TABLE_MSG_BYTES: Final = u32(652)   # sizeof(ClusterTable)
 WELCOME_MSG_BYTES: Final = u32(36)  # sizeof(WelcomeMsg)
 JOIN_MSG_BYTES: Final = u32(36)     # sizeof(JoinMsg)
 _NEVER: Final = u64(0xFFFFFFFFFFFFFFFF)
-ADMIT_BURST: Final = u32(8)         # admissions + readmissions per second (a JOIN beyond it: DROP_RATE_LIMITED;
-                                    # the joiner asks again at the next ANNOUNCE)
-JOIN_CPUS_MAX: Final = u32(64)      # VM_MAX_VCPUS: a node cannot bring more CPUs than the whole VM has
 
 
 class AnnounceMsg(Struct, packed=True):
@@ -91,9 +89,6 @@ class MemberState(Struct):
     have_table: u32
     incarnation: u32        # this boot's nonce, sent in JOIN and kept in our table entry
     restarts: u32           # bootstrap: members readmitted with a new incarnation
-    admit_window: u64       # bootstrap: start of the current one-second admission window (ticks)
-    admitted: u32           # bootstrap: admissions + readmissions in that window
-    warn: RateLimit         # console lines about refused frames (a flood must not flood the console)
 
 
 _mem: Final = Static(MemberState)
@@ -253,12 +248,11 @@ def join_handler(src: u16, req_id: u32, payload: u64, length: u32) -> None:
     if j.mac != wire_rx_src_mac():
         wire_count_drop(DROP_SPOOFED)
         return
-    if (not wire_mac_is_unicast(j.mac) or j.mac == me.mac or j.cpus == 0 or j.cpus > JOIN_CPUS_MAX
-            or j.mtu < MTU_STANDARD or j.incarnation == 0):
+    if not admission_join_valid(j.mac, me.mac, j.cpus, j.mtu, j.incarnation, j.ram_bytes):
         # Never admit ourselves (issue 12 item 3: node 0 readmitted as its own peer), a MAC no node can
-        # have, or a node whose numbers would overrun the vCPU ranges or the fragment count of a message.
+        # have, or a node whose numbers would overrun the vCPU ranges, the RAM window or a message's fragments.
         wire_count_drop(DROP_BAD_FIELD)
-        if ratelimit_allow(_mem.get().warn, u32(4)):
+        if admission_warn_allowed():
             kprint("cluster: refusing a JOIN from %x: mac %x, %u CPUs, mtu %u\n", wire_rx_src_mac(), j.mac, j.cpus,
                    j.mtu)
         return
@@ -276,9 +270,9 @@ def join_handler(src: u16, req_id: u32, payload: u64, length: u32) -> None:
         w.status = WELCOME_BAD_FREQ
         kprint("cluster: refusing node %x: its counter runs at %u Hz, the cluster's at %u Hz\n",
                j.mac, j.freq_hz, me.cfg.freq_hz)
-    elif w.node == u32(NODE_NONE) and (t.count == MAX_NODES or cluster_vcpu_total() + j.cpus > JOIN_CPUS_MAX):
+    elif w.node == u32(NODE_NONE) and (t.count == MAX_NODES or cluster_vcpu_total() + j.cpus > ADMIT_VCPUS_MAX):
         w.status = WELCOME_FULL
-        if ratelimit_allow(_mem.get().warn, u32(4)):
+        if admission_warn_allowed():
             kprint("cluster: refusing node %x: the cluster is full (%u nodes, %u vCPUs)\n", j.mac, t.count,
                    cluster_vcpu_total())
     elif w.node != u32(NODE_NONE) and t.entries[w.node].incarnation != j.incarnation:
@@ -286,7 +280,7 @@ def join_handler(src: u16, req_id: u32, payload: u64, length: u32) -> None:
             w.status = WELCOME_CPUS_CHANGED
             kprint("cluster: refusing node %u (%x) back: it restarted with %u CPUs, its vCPU range has %u\n",
                    w.node, j.mac, j.cpus, t.entries[w.node].vcpu_count)
-        elif not _admit_allowed():
+        elif not admission_allowed():
             return
         else:
             _readmit(u16(w.node), j)
@@ -295,7 +289,7 @@ def join_handler(src: u16, req_id: u32, payload: u64, length: u32) -> None:
             _publish_table()
             return
     elif w.node == u32(NODE_NONE):
-        if not _admit_allowed():
+        if not admission_allowed():
             return
         w.node = t.count
         e = t.entries[t.count]
@@ -318,22 +312,6 @@ def join_handler(src: u16, req_id: u32, payload: u64, length: u32) -> None:
     if w.status == WELCOME_OK:
         w.epoch = t.entries[w.node].epoch           # a repeated JOIN of the same life: the same answer
     transport_send_datagram(j.mac, NODE_NONE, MSG_WELCOME, addr_of(w), WELCOME_MSG_BYTES)
-
-
-def _admit_allowed() -> bool:
-    # Bootstrap: at most ADMIT_BURST admissions or readmissions per second of the counter. Forged JOINs with
-    # made-up MACs then fill the table slowly instead of at once (issue 12 item 4), and forged restarts
-    # cannot reset a member's streams in a loop; a refused joiner asks again at the next ANNOUNCE.
-    st = _mem.get()
-    now = timer_now()
-    if st.admitted == 0 or now - st.admit_window >= cluster_cfg().freq_hz:
-        st.admit_window = now
-        st.admitted = u32(0)
-    if st.admitted >= ADMIT_BURST:
-        wire_count_drop(DROP_RATE_LIMITED)
-        return False
-    st.admitted += 1
-    return True
 
 
 def _readmit(node: u16, j: JoinMsg) -> None:
@@ -404,7 +382,7 @@ def table_handler(src: u16, req_id: u32, payload: u64, length: u32) -> None:
     if incoming.generation < t.generation:
         return
     me = cluster_self()
-    if not _table_sane(incoming, me.node, me.mac):
+    if not admission_table_sane(incoming, me.node, me.mac):
         wire_count_drop(DROP_BAD_FIELD)
         return
     for i in range(u16(1), u16(incoming.count)):
@@ -416,26 +394,6 @@ def table_handler(src: u16, req_id: u32, payload: u64, length: u32) -> None:
         if i != me.node and t.entries[i].present == 1:
             transport_add_peer(i, t.entries[i].mac)
     _mem.get().have_table = u32(1)
-
-
-def _table_sane(incoming: ClusterTable, my_node: u16, my_mac: u64) -> bool:
-    # A table we may apply: ids 0..count-1 all present with a unicast MAC, epochs 1..15, CPU counts and vCPU
-    # ranges that tile 0..total without overrunning the VM, MTUs a frame can use; and our own entry in it.
-    if incoming.count == 0 or incoming.count > MAX_NODES or u32(my_node) >= incoming.count:
-        return False
-    if incoming.entries[my_node].mac != my_mac:
-        return False
-    base = u32(0)
-    for i in range(u32(0), incoming.count):
-        e = incoming.entries[i]
-        if (e.present != 1 or not wire_mac_is_unicast(e.mac) or e.epoch < EPOCH_FIRST or e.epoch > EPOCH_LAST
-                or e.vcpu_count == 0 or e.vcpu_count > JOIN_CPUS_MAX or e.vcpu_base != base
-                or e.mtu < MTU_STANDARD):
-            return False
-        base += e.vcpu_count
-        if base > JOIN_CPUS_MAX:
-            return False
-    return True
 
 
 def setup_done_handler(src: u16, req_id: u32, payload: u64, length: u32) -> None:

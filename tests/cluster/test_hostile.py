@@ -12,7 +12,8 @@ import pytest
 
 from pyhv.lang import u16
 from pyhv.cluster.echo import echo_stats
-from pyhv.cluster.membership import ADMIT_BURST, M_FORMING, M_SEEKING, WELCOME_FULL, WELCOME_OK, membership_state
+from pyhv.cluster.admission import ADMIT_BURST
+from pyhv.cluster.membership import M_FORMING, M_SEEKING, WELCOME_FULL, WELCOME_OK, membership_state
 from pyhv.cluster.table import cluster_self, cluster_table
 from pyhv.cluster.transport import transport_peer
 from pyhv.cluster.wire import (
