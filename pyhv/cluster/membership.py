@@ -12,13 +12,13 @@
 
 from typing import Final
 
-from pyhv.lang import Static, Struct, addr_of, kprint, range, struct_at, u8, u16, u32, u64
+from pyhv.lang import Static, Struct, addr_of, kprint, panic, range, struct_at, u8, u16, u32, u64
 
 from pyhv.arch.timer import timer_now
 from pyhv.cluster.bytecopy import bytecopy
 from pyhv.cluster.clocksync import clocksync_guest_started, clocksync_start, clocksync_synced
 from pyhv.cluster.table import (
-    EPOCH_FIRST, ROLE_BOOTSTRAP, ClusterTable, cluster_cfg, cluster_self, cluster_table, cluster_vcpu_total, epoch_next,
+    EPOCH_FIRST, EPOCH_LAST, ROLE_BOOTSTRAP, ClusterTable, cluster_cfg, cluster_self, cluster_table, cluster_vcpu_total, epoch_next,
     ticks_from_us,
 )
 from pyhv.cluster.requests import requests_fail_peer
@@ -26,8 +26,11 @@ from pyhv.cluster.transport import (
     PEER_LOST, transport_add_peer, transport_peer_state, transport_reset_peer, transport_send, transport_send_datagram,
 )
 from pyhv.cluster.wire import (
-    MAC_BROADCAST, MAX_NODES, MSG_ANNOUNCE, MSG_BOOT, MSG_JOIN, MSG_SETUP_DONE, MSG_CLUSTER_TABLE, MSG_WELCOME,
-    NODE_NONE,
+    DROP_BAD_FIELD, DROP_SPOOFED, MAC_BROADCAST, MAX_NODES, MSG_ANNOUNCE, MSG_BOOT, MSG_JOIN, MSG_SETUP_DONE,
+    MSG_CLUSTER_TABLE, MSG_WELCOME, NODE_NONE, wire_count_drop, wire_mac_is_unicast, wire_rx_src_mac,
+)
+from pyhv.cluster.admission import (
+    ADMIT_VCPUS_MAX, admission_allowed, admission_join_valid, admission_table_sane, admission_warn_allowed,
 )
 
 M_SEEKING: Final = u32(0)
@@ -218,6 +221,12 @@ def announce_handler(src: u16, req_id: u32, payload: u64, length: u32) -> None:
     if cluster_cfg().role == ROLE_BOOTSTRAP or st.state != M_SEEKING:
         return
     a = struct_at(AnnounceMsg, payload)
+    if a.mac != wire_rx_src_mac():
+        wire_count_drop(DROP_SPOOFED)
+        return
+    if not wire_mac_is_unicast(a.mac) or a.mac == cluster_self().mac:
+        wire_count_drop(DROP_BAD_FIELD)
+        return
     st.bootstrap_mac = a.mac
     me = cluster_self()
     j = JoinMsg()
@@ -236,6 +245,17 @@ def join_handler(src: u16, req_id: u32, payload: u64, length: u32) -> None:
     if me.cfg.role != ROLE_BOOTSTRAP:
         return
     j = struct_at(JoinMsg, payload)
+    if j.mac != wire_rx_src_mac():
+        wire_count_drop(DROP_SPOOFED)
+        return
+    if not admission_join_valid(j.mac, me.mac, j.cpus, j.mtu, j.incarnation, j.ram_bytes):
+        # Never admit ourselves (issue 12 item 3: node 0 readmitted as its own peer), a MAC no node can
+        # have, or a node whose numbers would overrun the vCPU ranges, the RAM window or a message's fragments.
+        wire_count_drop(DROP_BAD_FIELD)
+        if admission_warn_allowed():
+            kprint("cluster: refusing a JOIN from %x: mac %x, %u CPUs, mtu %u\n", wire_rx_src_mac(), j.mac, j.cpus,
+                   j.mtu)
+        return
     t = cluster_table()
     w = WelcomeMsg()
     w.mac = j.mac
@@ -250,14 +270,18 @@ def join_handler(src: u16, req_id: u32, payload: u64, length: u32) -> None:
         w.status = WELCOME_BAD_FREQ
         kprint("cluster: refusing node %x: its counter runs at %u Hz, the cluster's at %u Hz\n",
                j.mac, j.freq_hz, me.cfg.freq_hz)
-    elif w.node == u32(NODE_NONE) and t.count == MAX_NODES:
+    elif w.node == u32(NODE_NONE) and (t.count == MAX_NODES or cluster_vcpu_total() + j.cpus > ADMIT_VCPUS_MAX):
         w.status = WELCOME_FULL
-        kprint("cluster: refusing node %x: the cluster table is full (%u nodes)\n", j.mac, MAX_NODES)
+        if admission_warn_allowed():
+            kprint("cluster: refusing node %x: the cluster is full (%u nodes, %u vCPUs)\n", j.mac, t.count,
+                   cluster_vcpu_total())
     elif w.node != u32(NODE_NONE) and t.entries[w.node].incarnation != j.incarnation:
         if t.entries[w.node].vcpu_count != j.cpus:
             w.status = WELCOME_CPUS_CHANGED
             kprint("cluster: refusing node %u (%x) back: it restarted with %u CPUs, its vCPU range has %u\n",
                    w.node, j.mac, j.cpus, t.entries[w.node].vcpu_count)
+        elif not admission_allowed():
+            return
         else:
             _readmit(u16(w.node), j)
             w.epoch = t.entries[w.node].epoch
@@ -265,6 +289,8 @@ def join_handler(src: u16, req_id: u32, payload: u64, length: u32) -> None:
             _publish_table()
             return
     elif w.node == u32(NODE_NONE):
+        if not admission_allowed():
+            return
         w.node = t.count
         e = t.entries[t.count]
         e.mac = j.mac
@@ -317,6 +343,15 @@ def welcome_handler(src: u16, req_id: u32, payload: u64, length: u32) -> None:
     w = struct_at(WelcomeMsg, payload)
     if w.mac != me.mac or st.state != M_SEEKING or me.cfg.role == ROLE_BOOTSTRAP:
         return
+    if st.bootstrap_mac == 0 or wire_rx_src_mac() != st.bootstrap_mac or w.bootstrap_mac != st.bootstrap_mac:
+        # Only the bootstrap we heard in ANNOUNCE (and answered with JOIN) may admit us.
+        wire_count_drop(DROP_SPOOFED)
+        return
+    if w.status > WELCOME_CPUS_CHANGED or (w.status == WELCOME_OK and (
+            w.node == 0 or w.node >= MAX_NODES or w.epoch < EPOCH_FIRST or w.epoch > EPOCH_LAST)):
+        # Issue 12 item 1: the id indexes every per-node array (node 16 panicked in boot_handler).
+        wire_count_drop(DROP_BAD_FIELD)
+        return
     if w.status == WELCOME_BAD_FREQ:
         st.state = M_REFUSED
         kprint("cluster: refused: our counter runs at %u Hz, the cluster's at %u Hz\n", me.cfg.freq_hz,
@@ -344,9 +379,12 @@ def table_handler(src: u16, req_id: u32, payload: u64, length: u32) -> None:
         return
     t = cluster_table()
     incoming = struct_at(ClusterTable, payload)
-    if incoming.generation < t.generation or incoming.count > MAX_NODES:
+    if incoming.generation < t.generation:
         return
     me = cluster_self()
+    if not admission_table_sane(incoming, me.node, me.mac):
+        wire_count_drop(DROP_BAD_FIELD)
+        return
     for i in range(u16(1), u16(incoming.count)):
         # A member we already had a stream with came back with a new incarnation: start afresh with it.
         if i != me.node and u32(i) < t.count and t.entries[i].incarnation != incoming.entries[i].incarnation:
@@ -376,6 +414,8 @@ def boot_handler(src: u16, req_id: u32, payload: u64, length: u32) -> None:
     clocksync_guest_started()
     t = cluster_table()
     me = cluster_self()
+    if u32(me.node) >= t.count:
+        panic("membership: BOOT with our id outside the table (table_handler admits no such table)")
     e = t.entries[me.node]
     kprint("cluster: node %u booted: %u nodes, my vCPUs %u..%u\n", me.node, t.count, e.vcpu_base,
            e.vcpu_base + e.vcpu_count - 1)

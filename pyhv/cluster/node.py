@@ -24,13 +24,13 @@ from pyhv.cluster.requests import (
 )
 from pyhv.cluster.table import ClusterConfig, cluster_self
 from pyhv.cluster.transport import (
-    PEER_UNUSED, RX_DELIVER, TRANSPORT_ERR_BUSY, RxMsg, transport_handler_context, transport_peer_state,
-    transport_rx, transport_send, transport_set_dispatching,
+    PEER_UNUSED, RX_DELIVER, TRANSPORT_ERR_BUSY, RxMsg, transport_handler_context, transport_peer,
+    transport_peer_state, transport_rx, transport_send, transport_set_dispatching,
 )
 from pyhv.cluster.txtimers import transport_next_deadline, transport_timers
 from pyhv.cluster.wire import (
-    DROP_NONE, DROP_NOT_MEMBER, F_REPLY, FRAME_BUF_BYTES, FRAME_PAD, HDRS_BYTES, KIND_DATAGRAM, MSG_TYPES,
-    FrameBuf, wire_count_drop, wire_frame, wire_payload_addr, wire_peek_type, wire_stats, wire_validate,
+    DROP_NONE, DROP_NOT_MEMBER, DROP_SPOOFED, F_REPLY, FRAME_BUF_BYTES, FRAME_PAD, HDRS_BYTES, KIND_DATAGRAM, MSG_TYPES,
+    FrameBuf, wire_count_drop, wire_frame, wire_get_mac, wire_payload_addr, wire_peek_type, wire_stats, wire_validate,
 )
 
 RX_BUDGET: Final = u32(16)          # frames handled per cluster_poll before the timers run
@@ -66,8 +66,18 @@ def cluster_handle_frame(buf: u64, length: u32) -> None:
 
 
 def _handle_frame(buf: u64, length: u32) -> None:
+    # Every frame lands in exactly one bucket of WireStats: one drop reason (wire_count_drop, at most once
+    # per frame, wherever on the path it is decided, a handler included), or rx_ok.
     st = wire_stats()
     st.rx_frames += 1
+    st.frame_dropped = False
+    _handle_one(buf, length)
+    if not st.frame_dropped:
+        st.rx_ok += 1
+
+
+def _handle_one(buf: u64, length: u32) -> None:
+    st = wire_stats()
     me = cluster_self()
     kind = _UNKNOWN_KIND
     min_len = u32(0)
@@ -79,18 +89,22 @@ def _handle_frame(buf: u64, length: u32) -> None:
     if reason != DROP_NONE:
         wire_count_drop(reason)
         return
-    h = wire_frame(buf).hdr
+    f = wire_frame(buf)
+    h = f.hdr
+    st.rx_src_mac = wire_get_mac(f.eth.src)
     if kind == KIND_DATAGRAM:
-        st.rx_ok += 1
         msgtable_row(u32(h.msg_type)).handler(h.src_node, h.req_id, wire_payload_addr(buf), u32(h.msg_len))
         return
     if transport_peer_state(h.src_node) == PEER_UNUSED or h.src_node == me.node:
         wire_count_drop(DROP_NOT_MEMBER)
         return
+    if st.rx_src_mac != transport_peer(h.src_node).mac:
+        # Any host on the LAN can write a member's node id into a header; only the member's own MAC may.
+        wire_count_drop(DROP_SPOOFED)
+        return
     m = _rx.get().msg
     if transport_rx(buf, m) != RX_DELIVER:
         return
-    st.rx_ok += 1
     if (m.flags & u32(F_REPLY)) != 0:
         transport_complete(m.src, m.req_id, m.msg_type, m.payload, m.length)
     else:

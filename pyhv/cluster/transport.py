@@ -108,6 +108,7 @@ class TransportState(Struct):
     pure_acks: u64
     keepalives: u64
     refused: u64            # frames dropped as DROP_BACKLOG_FULL
+    reasm_abandoned: u64    # fragmented messages cut off by a whole message (only a broken peer sends that)
     dispatching: bool       # inside cluster_poll (a handler or a timer): sends must never wait
     scratch: FrameBuf       # pure acks, datagrams
     peers: Annotated[Array[Peer], 16]       # MAX_NODES
@@ -367,7 +368,9 @@ def transport_rx(buf: u64, out: RxMsg) -> u32:
 def _reassemble(p: Peer, h: WireHeader, payload: u64, out: RxMsg) -> u32:
     if h.frag_count == 1:
         if p.rx_next_frag != 0:
-            wire_count_drop(DROP_BAD_FRAGMENT)
+            # A whole message after an unfinished one: the partial message is abandoned (its frames were
+            # taken, so they are not drops; this frame is delivered).
+            _tp.get().reasm_abandoned += 1
             p.rx_next_frag = u32(0)
         return _deliver(p, h, payload, u32(h.msg_len), out)
     if h.frag_index == 0:

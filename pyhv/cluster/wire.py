@@ -98,7 +98,13 @@ DROP_PEER_LOST: Final = u32(16)         # from a peer already declared lost
 DROP_BAD_KIND: Final = u32(17)          # flags do not match the type's kind (e.g. a reliable datagram)
 DROP_STALE_STREAM: Final = u32(18)      # stream epochs are not the current ones: from / to a node's earlier life
 DROP_BACKLOG_FULL: Final = u32(19)      # in order, but the send backlog is too low for its handler: resent later
-DROP_REASONS: Final = u32(20)
+DROP_SPOOFED: Final = u32(20)           # Ethernet source is not the sender's MAC (table entry, JOIN / ANNOUNCE
+                                        # mac field, the bootstrap heard in ANNOUNCE for a WELCOME)
+DROP_BAD_FIELD: Final = u32(21)         # a well-formed message with a field out of range or contradicting
+                                        # what we know (a node id not in the table, an epoch 0, a table
+                                        # without us, a JOIN with our / a broadcast MAC, ...)
+DROP_RATE_LIMITED: Final = u32(22)      # a JOIN that would admit or readmit a node beyond ADMIT_BURST per second
+DROP_REASONS: Final = u32(23)
 
 
 class MacAddr(Struct, packed=True):
@@ -151,10 +157,14 @@ class MsgRow(Ops):
 
 
 class WireStats(Struct):
+    # Every received frame lands in exactly one bucket: rx_frames = rx_ok + sum(drops). rx_ok counts frames
+    # taken (a datagram handled, a reliable frame delivered or kept as a fragment, a pure ack applied).
     rx_frames: u64
     rx_ok: u64
     tx_frames: u64
-    drops: Annotated[Array[u64], 20]        # DROP_REASONS
+    rx_src_mac: u64         # Ethernet source of the frame being handled (datagram handlers compare it)
+    frame_dropped: bool     # the frame being handled was counted as a drop (it is then not rx_ok)
+    drops: Annotated[Array[u64], 23]        # DROP_REASONS
 
 
 _stats: Final = Static(WireStats)
@@ -165,7 +175,21 @@ def wire_stats() -> WireStats:
 
 
 def wire_count_drop(reason: u32) -> None:
-    _stats.get().drops[reason] += 1
+    # The frame being handled is dropped for `reason` (at most once per frame: cluster_handle_frame then
+    # does not count it as rx_ok).
+    st = _stats.get()
+    st.drops[reason] += 1
+    st.frame_dropped = True
+
+
+def wire_rx_src_mac() -> u64:
+    # The Ethernet source MAC of the frame being handled (for datagram handlers, which have no node id).
+    return _stats.get().rx_src_mac
+
+
+def wire_mac_is_unicast(mac: u64) -> bool:
+    # A MAC a node can have: not zero, not broadcast, not multicast (I/G bit, the first octet's bit 0).
+    return mac != 0 and mac != MAC_BROADCAST and ((mac >> 40) & 1) == 0
 
 
 def wire_frame(buf_addr: u64) -> Frame:

@@ -132,6 +132,8 @@ def vpsci_init(cfg: VmConfig, boot_vcpu: u32) -> None:
 
 
 def vpsci_vcpu_state(vcpu_id: u32) -> u32:
+    if vcpu_id >= VM_MAX_VCPUS:
+        return VPSCI_OFF                # no such vCPU (a remote caller's id is checked here too)
     return _vpsci.get().vcpus[vcpu_id].state
 
 
@@ -196,6 +198,8 @@ def vpsci_cpu_on_local(idx: u32, entry: u64, context_id: u64) -> i32:
     # the power hook wakes its CPU, or ALREADY_ON / ON_PENDING.
     st = _vpsci.get()
     status = VPSCI_RET_SUCCESS
+    if idx >= VM_MAX_VCPUS:
+        return VPSCI_RET_INVALID_PARAMETERS
     with st.lock:
         v = st.vcpus[idx]
         if v.state == VPSCI_ON:
@@ -281,11 +285,15 @@ def vpsci_call(cfg: VmConfig, vcpu_id: u32, fn: u32, smc64: bool, a1: u64, a2: u
         _ret(res, VPSCI_RET_SUCCESS)
         res.action = SMCCC_ACTION_STANDBY
     elif fn == PSCI_FN_CPU_OFF:
-        st = _vpsci.get()
-        with st.lock:
-            st.vcpus[vcpu_id].state = VPSCI_OFF
-        _ret(res, VPSCI_RET_SUCCESS)
-        res.action = SMCCC_ACTION_VCPU_OFF
+        if vcpu_id >= cfg.nr_vcpus:
+            # No such caller (an id forwarded from another node, say): refuse and resume, never index.
+            _ret(res, VPSCI_RET_DENIED)
+        else:
+            st = _vpsci.get()
+            with st.lock:
+                st.vcpus[vcpu_id].state = VPSCI_OFF
+            _ret(res, VPSCI_RET_SUCCESS)
+            res.action = SMCCC_ACTION_VCPU_OFF
     elif fn == PSCI_FN_MIGRATE_INFO_TYPE:
         _ret(res, VPSCI_RET_SUCCESS)
         res.x0 = VPSCI_MIGRATE_INFO_NOT_NEEDED

@@ -267,6 +267,7 @@ def _parser() -> argparse.ArgumentParser:
     guest_build = guest_sub.add_parser("build", help="build the default Linux guest under build/guest/")
     guest_build.set_defaults(func=cmd_guest_build)
     sub.add_parser("sim", help="deterministic cluster simulation campaign (pyhv sim --help)")
+    sub.add_parser("hostile", help="directed hostile-frame campaign against one node (pyhv hostile --help)")
 
     bench = sub.add_parser("bench", help="benchmarks (results go to docs/bench.md with their command)")
     bench_sub = bench.add_subparsers(dest="bench_command", required=True)
@@ -297,6 +298,11 @@ def main(argv: list[str] | None = None) -> int:
         from pyhv.sim.cli import sim_main
 
         return sim_main(argv[1:])
+    if argv[:1] == ["hostile"]:
+        # The hostile-frame campaign (pyhv/sim/hostile.py, issue 12); `pyhv hostile --help`.
+        from pyhv.sim.hostile import hostile_main
+
+        return hostile_main(argv[1:])
     args = _parser().parse_args(argv)
     try:
         status: int = args.func(args)

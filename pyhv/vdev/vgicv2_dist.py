@@ -14,7 +14,7 @@ from pyhv.lang import range, u8, u32, u64
 
 from pyhv.core.mmio import MMIO_W8, MMIO_W32, MmioDevice, RegRow
 from pyhv.vdev.vgic import (
-    VGIC_NR_PRIVATE, VGIC_NR_SGIS, vgic_irq, vgic_note_ro_write, vgic_send_sgi, vgic_state,
+    VGIC_NR_PRIVATE, VGIC_NR_SGIS, vgic_irq, vgic_note_ro_write, vgic_send_sgi, vgic_state, vgic_valid_intid,
 )
 from pyhv.vdev.vgic_regs import (
     VGIC_BITS_CLEAR_ACTIVE, VGIC_BITS_CLEAR_ENABLE, VGIC_BITS_CLEAR_PENDING, VGIC_BITS_GROUP,
@@ -167,6 +167,8 @@ def _sgir_read(vcpu: u32, off: u32) -> u64:
 def vgicv2_sgir_write(vcpu: u32, off: u32, v: u64) -> None:
     # GICD_SGIR: raise SGI INTID [3:0] on the CPUs chosen by TargetListFilter / CPUTargetList.
     st = vgic_state()
+    if vcpu >= st.nr_vcpus:
+        return                              # no such CPU interface (a forwarded id): WI
     value = u32(v)
     intid = value & GICD_SGIR_INTID_MASK
     flt = (value >> GICD_SGIR_FILTER_SHIFT) & 3
@@ -185,7 +187,7 @@ def _sgi_sources_read(vcpu: u32, off: u32) -> u64:
     # CPENDSGIR/SPENDSGIR: one byte per SGI of the accessing CPU, one bit per source CPU.
     v = u64(0)
     for i in range(u32(0), u32(4)):
-        if off + u32(i) < VGIC_NR_SGIS:
+        if off + u32(i) < VGIC_NR_SGIS and vgic_valid_intid(vcpu, off + u32(i)):     # RAZ for no such vCPU
             v = v | (u64(vgic_irq(vcpu, off + u32(i)).sgi_sources) << (u32(i) * 8))
     return v
 
@@ -194,7 +196,7 @@ def _sgi_sources_write(vcpu: u32, off: u32, v: u64, nbytes: u32, setting: bool) 
     for i in range(u32(0), nbytes):
         intid = off + u32(i)
         bits = u8(v >> (u32(i) * 8))
-        if intid < VGIC_NR_SGIS and bits != 0:
+        if intid < VGIC_NR_SGIS and bits != 0 and vgic_valid_intid(vcpu, intid):    # WI for no such vCPU
             for src in range(u32(0), u32(8)):
                 if ((bits >> u32(src)) & 1) != 0 and setting:
                     vgic_send_sgi(u32(src), vcpu, intid)

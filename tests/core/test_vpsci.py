@@ -135,6 +135,16 @@ def test_cpu_off_turns_the_caller_off_and_it_can_be_started_again(cfg: VmConfig)
     assert call(cfg, 0xC400_0003, 0x1, ENTRY)[0] == 0
 
 
+@pytest.mark.parametrize("caller", [4, 5, 64, 0xFFFF, 0xFFFFFFFF])
+def test_cpu_off_from_a_caller_that_is_no_present_vcpu_is_denied_and_resumes(cfg: VmConfig, caller: int) -> None:
+    """Issue 12 item 7: CPU_OFF indexes the per-vCPU records with the caller's id (the DSM will forward remote
+    callers' ids). An id beyond the present vCPUs (4 and 5 are possible but absent here) changes no record."""
+    before = [int(vpsci_vcpu_state(u32(i))) for i in range(6)]
+    assert call(cfg, 0x8400_0002, vcpu=caller) == (-3, RESUME)        # DENIED, back to the guest
+    assert [int(vpsci_vcpu_state(u32(i))) for i in range(6)] == before
+    assert int(vpsci_vcpu_state(u32(caller))) == int(VPSCI_OFF)         # a state query never indexes either
+
+
 def test_cpu_suspend_is_a_standby_that_succeeds(cfg: VmConfig) -> None:
     assert call(cfg, 0xC400_0001, 0x0, ENTRY, 0) == (0, STANDBY)
     assert call(cfg, 0x8400_0001, 0x0) == (0, STANDBY)

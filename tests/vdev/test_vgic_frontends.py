@@ -71,6 +71,24 @@ def test_v2_sgir_target_list_and_filters(vm2: Vm) -> None:
         assert sorted(a for a in acked if a is not None) == [2, 7]
 
 
+@pytest.mark.parametrize("caller", [4, 8, 63, 64, 0xFFFF])
+def test_v2_sgi_rows_ignore_a_caller_that_is_no_cpu_interface(vm2: Vm, caller: int) -> None:
+    """Issue 12 item 7: SGIR, SPENDSGIR and CPENDSGIR index per-vCPU state with the accessing vCPU's id (the
+    DSM will forward remote callers' ids). A caller beyond the VM's 4 vCPUs reads zero and writes nothing."""
+    map_gic(2, 4)
+    gicd_write(0, 0x000, 0x1)
+    gicd_write(1, 0xF20, 0x01)                                  # SPENDSGIR: SGI 0 pending on vCPU 1 from CPU 0
+    KICKS.clear()
+    sgi_rows = [r for r in VGICV2_DIST_ROWS if int(r.offset) in (0xF00, 0xF10, 0xF20)]
+    for row in sgi_rows:
+        assert int(row.read(u32(caller), u32(0))) == 0
+        value = (1 << 24) | 3 if int(row.offset) == 0xF00 else 0xFFFFFFFF     # SGIR: SGI 3 to all others
+        row.write(u32(caller), u32(0), u64(value))              # SPENDSGIR/CPENDSGIR: every SGI and source
+    assert KICKS == []
+    for v in range(4):
+        assert gicd_read(v, 0xF20) == (0x01 if v == 1 else 0)  # nothing raised or cleared elsewhere
+
+
 def test_irouter_decides_the_target(vm3: Vm) -> None:
     map_gic(3, 4)
     gicd_write(0, 0x000, 0x2)
