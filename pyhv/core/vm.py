@@ -30,7 +30,8 @@ from pyhv.arch.stage2 import (
     stage2_init, stage2_install, stage2_map_range, stage2_pool_pages, stage2_pool_pages_for, stage2_pool_used,
 )
 from pyhv.arch.stage2_desc import S2_DEVICE, S2_RW, S2_RWX
-from pyhv.arch.traps import GuestTrapOps, trap_set_guest_ops
+from pyhv.arch.traps import GuestTrapOps, trap_set_device_irq_ops, trap_set_guest_ops
+from pyhv.core.console_rx import CONSOLE_RX_IRQ_OPS, console_rx_get, console_rx_init, console_rx_wanted
 from pyhv.core.fdt import FDT_NONE, fdt_find_compatible, fdt_prop_u64
 from pyhv.core.fdt_path import fdt_node_enabled, fdt_path
 from pyhv.core.fdt_reg import FdtReg, fdt_reg
@@ -133,7 +134,8 @@ def _guest_uart_irq(level: bool) -> None:
     vgic_inject(u32(0), FIRST_SPI + vm_state().cfg.uart_spi, level)
 
 
-VM_UART_OPS: Final = Vpl011Ops(tx=_guest_tx, irq=_guest_uart_irq)
+VM_UART_OPS: Final = Vpl011Ops(tx=_guest_tx, irq=_guest_uart_irq, rx_get=console_rx_get,
+                               rx_wanted=console_rx_wanted)
 
 
 def _kick(vcpu: u32) -> None:
@@ -370,6 +372,8 @@ def vm_prepare(console_base: u64) -> u32:
     dsb("sy")
     ic_op("iallu")
     isb()
+    console_rx_init(console_base)       # host input -> the vPL011 (before its reset masks the host RX irq)
+    trap_set_device_irq_ops(CONSOLE_RX_IRQ_OPS)
     vpl011_set_ops(VM_UART_OPS)
     vpl011_reset()
     vpsci_init(cfg, u32(0))

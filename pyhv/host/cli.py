@@ -106,8 +106,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.nodes > 1:
         return _run_cluster(args, target, out_dir, tcg, extra)
     extra += tcg
+    # With a guest, this process's stdin is the guest console's input (the emulated PL011's receiver).
     options = RunOptions(gic_version=args.gic, cpus=args.cpus, mem=args.mem,
-                         timeout_s=args.timeout, log_path=out_dir / "serial.log", extra_args=extra)
+                         timeout_s=args.timeout, log_path=out_dir / "serial.log", extra_args=extra,
+                         stdin=args.kernel is not None)
     result = run_target(target, out_dir, options, echo=True)
     if result.timed_out:
         print(f"pyhv: node did not power off within {args.timeout} s (see {options.log_path})",
