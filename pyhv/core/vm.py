@@ -31,7 +31,9 @@ from pyhv.arch.stage2 import (
 )
 from pyhv.arch.stage2_desc import S2_DEVICE, S2_RW, S2_RWX
 from pyhv.arch.traps import GuestTrapOps, trap_set_device_irq_ops, trap_set_guest_ops
-from pyhv.core.console_rx import CONSOLE_RX_IRQ_OPS, console_rx_get, console_rx_init, console_rx_wanted
+from pyhv.core.console_rx import (
+    CONSOLE_RX_IRQ_OPS, console_rx_get, console_rx_init, console_rx_irqs, console_rx_wanted,
+)
 from pyhv.core.fdt import FDT_NONE, fdt_find_compatible, fdt_prop_u64
 from pyhv.core.fdt_path import fdt_node_enabled, fdt_path
 from pyhv.core.fdt_reg import FdtReg, fdt_reg
@@ -64,7 +66,9 @@ from pyhv.vdev.vgic_lr_v3 import VGIC_V3_LR_OPS
 from pyhv.vdev.vgicv2_dist import VGICV2_DIST_DEVICE
 from pyhv.vdev.vgicv3_dist import VGICV3_DIST_DEVICE
 from pyhv.vdev.vgicv3_redist import VGICV3_REDIST_DEVICE, vgicv3_redist_reset
-from pyhv.vdev.vpl011 import VPL011_DEVICE, Vpl011Ops, vpl011_reset, vpl011_set_ops
+from pyhv.vdev.vpl011 import (
+    VPL011_DEVICE, Vpl011Ops, vpl011_reset, vpl011_rx_bytes, vpl011_rx_full_holds, vpl011_set_ops,
+)
 
 # A user module outside pyhv/ (docs/writing-a-module.md): the compiler finds it from the repository root.
 from examples.clusterinfo.clusterinfo import CLUSTERINFO_DEVICE, clusterinfo_reset
@@ -159,6 +163,8 @@ def _cpu_on(vcpu: u32) -> i32:
 
 
 def _system_off() -> None:
+    kprint("vm: console input %u bytes, %u host uart irqs, guest fifo full %u times\n", vpl011_rx_bytes(),
+           console_rx_irqs(), vpl011_rx_full_holds())
     kprint("pyhv: the guest powered off\n")
     power_off()
 

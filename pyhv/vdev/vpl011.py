@@ -70,6 +70,7 @@ class Vpl011State(Struct):
     rx_head: u32                        # index of the oldest byte in rx
     rx_count: u32
     rx_bytes: u64                       # input bytes taken into the FIFO
+    rx_full_holds: u64                  # times the FIFO filled up and the source was told to hold
     tx_bytes: u64
     irq_level: bool
     rx_wanted: bool                     # the last rx_wanted() said True
@@ -150,6 +151,8 @@ def _rx_fill(st: Vpl011State) -> None:
     wanted = _rx_on(st) and st.rx_count < cap
     if wanted != st.rx_wanted:
         st.rx_wanted = wanted
+        if not wanted and _rx_on(st):
+            st.rx_full_holds += 1
         _ops.get().rx_wanted(wanted)
     _rx_status(st)
     _update_irq(st)
@@ -182,6 +185,10 @@ def vpl011_rx_ready() -> None:
 
 def vpl011_rx_bytes() -> u64:
     return _uart.get().rx_bytes
+
+
+def vpl011_rx_full_holds() -> u64:
+    return _uart.get().rx_full_holds
 
 
 def vpl011_tx_bytes() -> u64:

@@ -14,7 +14,8 @@ from pyhv.core.mmio import (
 )
 from pyhv.core.printk import NULL_CONSOLE_OPS, printk_set_console
 from pyhv.vdev.vpl011 import (
-    VPL011_DEVICE, VPL011_RX_NONE, VPL011_SIZE, Vpl011Ops, vpl011_reset, vpl011_rx_bytes, vpl011_rx_ready,
+    VPL011_DEVICE, VPL011_RX_NONE, VPL011_SIZE, Vpl011Ops, vpl011_reset, vpl011_rx_bytes, vpl011_rx_full_holds,
+    vpl011_rx_ready,
     vpl011_set_ops, vpl011_tx_bytes,
 )
 
@@ -226,6 +227,7 @@ def test_a_full_fifo_sets_rxff_and_holds_the_rest_on_the_host() -> None:
     out = [rd(DR) for _ in range(20)]
     assert out == list(range(20))
     assert Wires.wanted[-1] is True and rd(FR) & RXFE
+    assert int(vpl011_rx_full_holds()) == 1
 
 
 def test_a_4_kib_paste_arrives_whole_and_in_order() -> None:
