@@ -7,8 +7,8 @@
 #   ram_base + 2 MiB    | pyhv image, stacks    |    0x0900_0000 PL011 (emulated, SPI 1)
 #   _end (8 KiB align)  | stage-2 table pool    |    0x4000_0000 RAM: M - reserved
 #   + reserved (2 MiB)  +-----------------------+ <- IPA 0x4000_0000 (2 MiB aligned: block mappings)
-#                       | guest RAM             |      kernel at IPA 0x4020_0000 (+ text_offset), initrd
-#                       |  (payload, host DTB   |      after it, DTB at the next 2 MiB boundary
+#                       | guest RAM             |      Image kernel at IPA 0x4000_0000 + text_offset (raw:
+#                       |  (payload, host DTB   |      + 0x80000), initrd, DTB: pyhv/core/loader.py
 #                       |   sit here until the  |
 #                       |   guest overwrites)   |
 #   ram_base + M        +-----------------------+
