@@ -6,7 +6,7 @@
 from pyhv.lang import Struct, panic, u32, u64
 
 from pyhv.core.fdt import (
-    FDT_NONE, fdt_find_prop, fdt_parent, fdt_prop_len, fdt_prop_u32, fdt_prop_value, fdt_read_cells,
+    FDT_NONE, fdt_be32, fdt_find_prop, fdt_parent, fdt_prop_len, fdt_prop_u32, fdt_prop_value, fdt_read_cells,
 )
 
 
@@ -75,3 +75,18 @@ def fdt_reg(node: u32, index: u32, out: FdtReg) -> bool:
     out.addr = _translate(parent, fdt_read_cells(off, ac))
     out.size = fdt_read_cells(off + ac * 4, sc) if sc != 0 else u64(0)
     return True
+
+
+def fdt_intid(node: u32) -> u32:
+    # The GIC INTID of the node's first interrupt, `interrupts = <type number flags>` of a GIC with 3
+    # interrupt cells: SPI n is INTID 32 + n, PPI n 16 + n. 0 when the node has none in that form.
+    prop = fdt_find_prop(node, "interrupts")
+    if prop == FDT_NONE or fdt_prop_len(prop) < 12:
+        return u32(0)
+    kind = fdt_be32(fdt_prop_value(prop))
+    number = fdt_be32(fdt_prop_value(prop) + 4)
+    if kind == 0:
+        return number + 32
+    if kind == 1:
+        return number + 16
+    return u32(0)

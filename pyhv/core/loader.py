@@ -5,13 +5,20 @@
 #   0x00 code0/code1  0x08 text_offset  0x10 image_size  0x18 flags  0x20-0x37 reserved  0x38 magic "ARM\x64"
 # flags: bit 0 = big-endian kernel (refused), bit 3 = the 2 MiB-aligned base may be anywhere in RAM.
 # image_size 0 (kernels before 3.17) means text_offset 0x80000 and an unknown size (the file size is used).
-# No magic: a raw flat binary, loaded at the start of RAM.
+# No magic: a raw flat binary, entered at its first byte.
 #
 # Placement (loader_place), inside the lowest RAM region:
-#   kernel  at the first 2 MiB-aligned base + text_offset (raw binaries: the region's base); with flags
-#           bit 3 the base moves up past memory holes, without it a hole there is an error
-#   initrd  right after the kernel's image_size, 4 KiB aligned
+#   kernel  an Image at the first 2 MiB-aligned base + text_offset; with flags bit 3 the base moves up past
+#           memory holes, without it a hole there is an error. A raw binary at the region's base +
+#           0x80000, where QEMU's -kernel puts one on AArch64 (hw/arm/boot.c, KERNEL64_LOAD_ADDR)
+#   initrd  an Image: right after its image_size (which covers its BSS), 4 KiB aligned. A raw binary has no
+#           size beyond its file, and its BSS, stack and heap usually follow the file: the initrd goes
+#           LOADER_RAW_GAP_BYTES (64 MiB, at most a quarter of the region) past the file's end, rounded up to
+#           2 MiB, so that much memory after the file is the guest's to use (QEMU leaves the same kind of
+#           gap: it puts the initrd at RAM + 128 MiB)
 #   DTB     at the next 2 MiB boundary after that, so it never crosses one (booting.rst: <= 2 MiB, 8-aligned)
+# The guest finds initrd and bootargs through the DTB's /chosen (linux,initrd-start/-end, bootargs), its
+# address in x0. Placements that overlap, leave RAM or cross a hole are refused with a line naming them.
 
 from typing import Final
 
@@ -36,6 +43,8 @@ IMAGE_OLD_TEXT_OFFSET: Final = u64(0x80000)
 SZ_2M: Final = u64(0x200000)
 SZ_4K: Final = u64(0x1000)
 DTB_MAX_SIZE: Final = u64(0x200000)
+LOADER_RAW_LOAD_OFFSET: Final = u64(0x80000)    # a raw binary's offset from the RAM base (QEMU's)
+LOADER_RAW_GAP_BYTES: Final = u64(64 << 20)     # free room after a raw binary's file end (see above)
 
 
 class KernelImage(Struct):
@@ -43,7 +52,7 @@ class KernelImage(Struct):
     image_size: u64     # bytes the kernel occupies from its load address (BSS included)
     file_size: u64      # bytes to copy
     flags: u64
-    raw: bool           # no arm64 header: a flat binary
+    raw: bool           # no arm64 header: a flat binary (image_size = file size + the gap left after it)
 
 
 def _le(addr: u64, nbytes: u32) -> u64:
@@ -120,10 +129,17 @@ def loader_check(cfg: VmConfig, img: KernelImage) -> u32:
             (cfg.initrd_size_bytes != 0 and not vmconfig_ipa_in_ram(cfg, cfg.initrd_ipa, cfg.initrd_size_bytes)):
         kprint("loader: an image lies outside guest RAM\n")
         return LOADER_ERR_OUTSIDE_RAM
-    if _overlap(cfg.kernel_ipa, cfg.kernel_size_bytes, cfg.initrd_ipa, cfg.initrd_size_bytes) or \
-            _overlap(cfg.kernel_ipa, cfg.kernel_size_bytes, cfg.dtb_ipa, cfg.dtb_size_bytes) or \
-            _overlap(cfg.initrd_ipa, cfg.initrd_size_bytes, cfg.dtb_ipa, cfg.dtb_size_bytes):
-        kprint("loader: kernel, initrd and DTB overlap\n")
+    if _overlap(cfg.kernel_ipa, cfg.kernel_size_bytes, cfg.initrd_ipa, cfg.initrd_size_bytes):
+        kprint("loader: the kernel (0x%x, 0x%x bytes with its BSS) overlaps the initrd (0x%x, 0x%x bytes)\n",
+               cfg.kernel_ipa, cfg.kernel_size_bytes, cfg.initrd_ipa, cfg.initrd_size_bytes)
+        return LOADER_ERR_OVERLAP
+    if _overlap(cfg.kernel_ipa, cfg.kernel_size_bytes, cfg.dtb_ipa, cfg.dtb_size_bytes):
+        kprint("loader: the kernel (0x%x, 0x%x bytes with its BSS) overlaps the DTB (0x%x, 0x%x bytes)\n",
+               cfg.kernel_ipa, cfg.kernel_size_bytes, cfg.dtb_ipa, cfg.dtb_size_bytes)
+        return LOADER_ERR_OVERLAP
+    if _overlap(cfg.initrd_ipa, cfg.initrd_size_bytes, cfg.dtb_ipa, cfg.dtb_size_bytes):
+        kprint("loader: the initrd (0x%x, 0x%x bytes) overlaps the DTB (0x%x, 0x%x bytes)\n",
+               cfg.initrd_ipa, cfg.initrd_size_bytes, cfg.dtb_ipa, cfg.dtb_size_bytes)
         return LOADER_ERR_OVERLAP
     if _hole_end(cfg, cfg.kernel_ipa, cfg.kernel_size_bytes) != 0 or \
             _hole_end(cfg, cfg.initrd_ipa, cfg.initrd_size_bytes) != 0 or \
@@ -137,11 +153,14 @@ def loader_place(cfg: VmConfig, img: KernelImage, initrd_size_bytes: u64, dtb_si
     # Choose the placement (fields kernel_ipa ... dtb_size_bytes of cfg), then loader_check it.
     r = cfg.mem[_lowest_region(cfg)]
     end = r.ipa_base + r.size_bytes
+    if img.raw:
+        gap = LOADER_RAW_GAP_BYTES if LOADER_RAW_GAP_BYTES <= r.size_bytes // 4 else r.size_bytes // 4
+        img.image_size = _align_up(LOADER_RAW_LOAD_OFFSET + img.file_size + gap, SZ_2M) - LOADER_RAW_LOAD_OFFSET
     cfg.kernel_size_bytes = img.image_size
     cfg.initrd_size_bytes = initrd_size_bytes
     cfg.dtb_size_bytes = dtb_size_bytes
     if img.raw:
-        cfg.kernel_ipa = r.ipa_base
+        cfg.kernel_ipa = r.ipa_base + LOADER_RAW_LOAD_OFFSET
     else:
         base = _align_up(r.ipa_base, SZ_2M)
         hole = _hole_end(cfg, base + img.text_offset, img.image_size)

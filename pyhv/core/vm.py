@@ -7,8 +7,8 @@
 #   ram_base + 2 MiB    | pyhv image, stacks    |    0x0900_0000 PL011 (emulated, SPI 1)
 #   _end (8 KiB align)  | stage-2 table pool    |    0x4000_0000 RAM: M - reserved
 #   + reserved (2 MiB)  +-----------------------+ <- IPA 0x4000_0000 (2 MiB aligned: block mappings)
-#                       | guest RAM             |      kernel at IPA 0x4020_0000 (+ text_offset), initrd
-#                       |  (payload, host DTB   |      after it, DTB at the next 2 MiB boundary
+#                       | guest RAM             |      Image kernel at IPA 0x4000_0000 + text_offset (raw:
+#                       |  (payload, host DTB   |      + 0x80000), initrd, DTB: pyhv/core/loader.py
 #                       |   sit here until the  |
 #                       |   guest overwrites)   |
 #   ram_base + M        +-----------------------+
@@ -30,7 +30,8 @@ from pyhv.arch.stage2 import (
     stage2_init, stage2_install, stage2_map_range, stage2_pool_pages, stage2_pool_pages_for, stage2_pool_used,
 )
 from pyhv.arch.stage2_desc import S2_RWX
-from pyhv.arch.traps import trap_set_guest_ops
+from pyhv.arch.traps import trap_set_device_irq_ops, trap_set_guest_ops
+from pyhv.core.console_rx import CONSOLE_RX_IRQ_OPS, console_rx_init
 from pyhv.core.fdt import FDT_NONE, fdt_prop_u64
 from pyhv.core.fdt_path import fdt_path
 from pyhv.core.fdt_write import FDT_W_OK
@@ -244,6 +245,8 @@ def vm_prepare(console_base: u64) -> u32:
         err = vm_load_guest()
     if err != VM_OK:
         return err
+    console_rx_init(console_base)       # host input -> the vPL011 (before its reset masks the host RX irq)
+    trap_set_device_irq_ops(CONSOLE_RX_IRQ_OPS)
     vpl011_set_ops(VM_UART_OPS)
     vpl011_reset()
     vpsci_init(cfg, u32(0))

@@ -35,6 +35,7 @@ from pyhv.cluster.transport import PEER_LOST, transport_peer_state
 from pyhv.cluster.netstats import cluster_print_net_stats
 from pyhv.cluster.nic_probe import nic_irq_ops
 from pyhv.cluster.wire import MSG_POWER, MSG_VM_READY
+from pyhv.core.console_rx import console_rx_init, console_rx_irq
 from pyhv.core.guestfault import guestfault_set_ops
 from pyhv.core.hostinfo import hostinfo
 from pyhv.core.power import power_off
@@ -159,7 +160,7 @@ def _irq(intid: u32) -> bool:
     if intid == TIMER_HYP_PPI:
         service_irq()
         return True
-    return False
+    return console_rx_irq(intid)        # node 0: host input for the guest console
 
 
 VM_CLUSTER_IRQ_OPS: Final = DeviceIrqOps(handle=_irq)
@@ -258,6 +259,8 @@ def vm_cluster_prepare(console_base: u64) -> u32:
         err = vm_load_guest()
     if err != VM_OK:
         return err
+    if me == 0:
+        console_rx_init(console_base)   # host input -> the vPL011 (before its reset masks the host RX irq)
     vpl011_set_ops(VM_UART_OPS)
     vpl011_reset()
     vpsci_init(st.cfg, u32(0))

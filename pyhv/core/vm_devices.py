@@ -17,6 +17,7 @@ from pyhv.arch.traps import GuestTrapOps
 from pyhv.core.fdt import FDT_NONE, fdt_find_compatible
 from pyhv.core.fdt_path import fdt_node_enabled
 from pyhv.core.fdt_reg import FdtReg, fdt_reg
+from pyhv.core.console_rx import console_rx_get, console_rx_irqs, console_rx_wanted
 from pyhv.core.guestfault import GUESTFAULT_ABSENT_OPS, guestfault_installed, guestfault_set_ops
 from pyhv.core.hostinfo import hostinfo
 from pyhv.core.mmio import MMIO_REG_OK, MmioCatalog, MmioDevice, mmio_register, mmio_set_catalog
@@ -37,7 +38,7 @@ from pyhv.vdev.vgic_lr_v3 import VGIC_V3_LR_OPS
 from pyhv.vdev.vgicv2_dist import VGICV2_DIST_DEVICE
 from pyhv.vdev.vgicv3_dist import VGICV3_DIST_DEVICE
 from pyhv.vdev.vgicv3_redist import VGICV3_REDIST_DEVICE, vgicv3_redist_reset
-from pyhv.vdev.vpl011 import VPL011_DEVICE, Vpl011Ops
+from pyhv.vdev.vpl011 import VPL011_DEVICE, Vpl011Ops, vpl011_rx_bytes, vpl011_rx_full_holds
 
 # A user module outside pyhv/ (docs/writing-a-module.md): the compiler finds it from the repository root.
 from examples.clusterinfo.clusterinfo import CLUSTERINFO_DEVICE, clusterinfo_reset
@@ -92,7 +93,8 @@ def _guest_uart_irq(level: bool) -> None:
     vgic_inject(u32(0), FIRST_SPI + vm_state().cfg.uart_spi, level)
 
 
-VM_UART_OPS: Final = Vpl011Ops(tx=_guest_tx, irq=_guest_uart_irq)
+VM_UART_OPS: Final = Vpl011Ops(tx=_guest_tx, irq=_guest_uart_irq, rx_get=console_rx_get,
+                               rx_wanted=console_rx_wanted)
 
 
 def _kick(vcpu: u32) -> None:
@@ -116,6 +118,8 @@ def _cpu_on(vcpu: u32) -> i32:
 
 
 def _system_off() -> None:
+    kprint("vm: console input %u bytes, %u host uart irqs, guest fifo full %u times\n", vpl011_rx_bytes(),
+           console_rx_irqs(), vpl011_rx_full_holds())
     kprint("pyhv: the guest powered off\n")
     power_off()
 

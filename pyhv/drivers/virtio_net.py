@@ -37,9 +37,9 @@ from pyhv.lang import (
 
 from pyhv.cluster.bytecopy import bytecopy
 from pyhv.cluster.nic import NicOps
-from pyhv.core.fdt import FDT_NONE, fdt_be32, fdt_find_compatible, fdt_find_prop, fdt_prop_len, fdt_prop_value
+from pyhv.core.fdt import FDT_NONE, fdt_find_compatible
 from pyhv.core.fdt_path import fdt_node_enabled
-from pyhv.core.fdt_reg import FdtReg, fdt_reg
+from pyhv.core.fdt_reg import FdtReg, fdt_intid, fdt_reg
 from pyhv.drivers.virtio_mmio import (
     VIRTIO_F_VERSION_1, VIRTIO_IRQ_CONFIG_CHANGE, VIRTIO_MMIO_DEVICE_ID, VIRTIO_MMIO_MAGIC,
     VIRTIO_MMIO_MAGIC_VALUE, VIRTIO_MMIO_VERSION, VIRTIO_MMIO_VERSION_LEGACY, VIRTIO_MMIO_VERSION_MODERN,
@@ -131,20 +131,6 @@ def virtio_net_intid() -> u32:
 
 # --- probe and initialisation (§3.1.1, §5.1.5) --------------------------------------------------------------
 
-def _node_intid(node: u32) -> u32:
-    # `interrupts = <type number flags>` of a GIC with 3 interrupt cells: SPI n is INTID 32 + n, PPI n 16 + n.
-    prop = fdt_find_prop(node, "interrupts")
-    if prop == FDT_NONE or fdt_prop_len(prop) != 12:
-        return u32(0)
-    kind = fdt_be32(fdt_prop_value(prop))
-    number = fdt_be32(fdt_prop_value(prop) + 4)
-    if kind == 0:
-        return number + 32
-    if kind == 1:
-        return number + 16
-    return u32(0)
-
-
 def virtio_net_probe() -> bool:
     # Initialise the first enabled "virtio,mmio" node of the host DTB that holds a usable (version 2)
     # network device. Empty slots and other device types are skipped silently; refused network devices
@@ -153,7 +139,7 @@ def virtio_net_probe() -> bool:
     node = fdt_find_compatible(FDT_NONE, "virtio,mmio")
     while node != FDT_NONE:
         if fdt_node_enabled(node) and fdt_reg(node, u32(0), reg):
-            if virtio_net_init(reg.addr, _node_intid(node)) == VIRTIO_NET_OK:
+            if virtio_net_init(reg.addr, fdt_intid(node)) == VIRTIO_NET_OK:
                 return True
         node = fdt_find_compatible(node, "virtio,mmio")
     return False

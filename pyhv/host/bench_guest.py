@@ -29,7 +29,8 @@ from pyhv.host.qemu import QEMU, RunOptions, RunResult, run_qemu, run_target
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 VIRT = REPO_ROOT / "targets" / "qemu-virt"
-GUEST_RAM_IPA = 0x4000_0000      # a flat binary is entered at the start of guest RAM (pyhv/core/loader.py)
+GUEST_RAM_IPA = 0x4000_0000      # the start of guest RAM on qemu-virt
+GUEST_RAW_LOAD_IPA = GUEST_RAM_IPA + 0x8_0000   # where a flat binary is entered (pyhv/core/loader.py, as QEMU)
 INIT_UP = "pyhv-guest: init up"
 BOOT_ARGS = "console=ttyAMA0 panic=-1 pyhv.test="
 TCG_NOTE = ("QEMU TCG (software emulation) on the host that ran it: compare the rows with each other, "
@@ -136,7 +137,7 @@ scratch:
 """
 
 
-def assemble(source: str, base: int = GUEST_RAM_IPA) -> bytes:
+def assemble(source: str, base: int = GUEST_RAW_LOAD_IPA) -> bytes:
     """A flat AArch64 binary linked at `base` (named labels only: keystone rejects numeric ones)."""
     from keystone import KS_ARCH_ARM64, KS_MODE_LITTLE_ENDIAN, Ks  # type: ignore[import-untyped]
 

@@ -100,14 +100,36 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.nodes > 1:
         return _run_cluster(args, target, out_dir, tcg, extra)
     extra += tcg
-    options = RunOptions(gic_version=args.gic, cpus=args.cpus, mem=args.mem,
-                         timeout_s=args.timeout, log_path=out_dir / "serial.log", extra_args=extra)
+    mem = _guest_mem(args, target, out_dir) if args.kernel is not None and args.mem is not None else args.mem
+    # With a guest, this process's stdin is the guest console's input (the emulated PL011's receiver).
+    options = RunOptions(gic_version=args.gic, cpus=args.cpus, mem=mem,
+                         timeout_s=args.timeout, log_path=out_dir / "serial.log", extra_args=extra,
+                         stdin=args.kernel is not None)
     result = run_target(target, out_dir, options, echo=True)
     if result.timed_out:
         print(f"pyhv: node did not power off within {args.timeout} s (see {options.log_path})",
               file=sys.stderr)
         return 124
     return result.exit_status
+
+
+def _guest_mem(args: argparse.Namespace, target: Path, out_dir: Path) -> str:
+    """QEMU's -m for `--mem` meaning the guest's RAM: pyhv's share added (pyhv/host/guest_ram.py)."""
+    from pyhv.host.boards import load_board
+    from pyhv.host.guest_ram import GuestRamError, qemu_mem_for_guest
+
+    board = load_board(target)
+    if not board.default_mem:
+        raise CliError(f"{board.name}: the machine's RAM is fixed ({board.qemu_machine}); run without --mem")
+    elf = out_dir / "pyhv.elf"
+    if not elf.is_file():
+        raise CliError(f"{elf} not found: build the target first (pyhv build {target})")
+    try:
+        mem, note = qemu_mem_for_guest(args.mem, board, elf)
+    except GuestRamError as err:
+        raise CliError(str(err)) from err
+    _progress(note)
+    return mem
 
 
 def _run_cluster(args: argparse.Namespace, target: Path, out_dir: Path, extra: tuple[str, ...],
@@ -239,7 +261,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--gic", type=int, choices=(2, 3), default=None,
                      help="GIC version of the QEMU virt machine (default: the board's)")
     run.add_argument("--cpus", type=int, default=None, help="number of CPUs (default: the board's)")
-    run.add_argument("--mem", default=None, help="RAM size, QEMU syntax, e.g. 1G (default: the board's)")
+    run.add_argument("--mem", default=None,
+                     help="with --kernel: the guest's RAM (QEMU gets this plus pyhv's share, which the "
+                          "launcher prints); without: the node's RAM. QEMU syntax, e.g. 256M or 1G "
+                          "(default: the board's node RAM, of which the guest gets all but pyhv's share)")
     run.add_argument("--timeout", type=float, default=120.0, help="seconds before the node is stopped")
     run.add_argument("--build", action="store_true", help="build the target first")
     run.add_argument("--kernel", default=None,

@@ -7,7 +7,9 @@
                and passes the DTB in x0; its first serial port is the PL011 UART0 at 0xfe201000)
 
 The serial console goes to a pipe (-serial stdio), streamed to our stdout (echo) and to a log file, and
-captured; the host's monotonic clock at each line's arrival is kept too (`RunResult.timed_lines`, seconds since
+captured; its input is this process's stdin (`RunOptions.stdin`: what `pyhv run` does, so a user types into
+the guest), a scripted feed (`RunOptions.feed`: after the console printed a text, write bytes; the tests'
+way of typing) or nothing; the host's monotonic clock at each line's arrival is kept too (`RunResult.timed_lines`, seconds since
 QEMU was started), so a test can compare the guest's sense of time with the host's. `exit_status` is QEMU's
 own: 0 only when the node powered itself off (PSCI SYSTEM_OFF on virt, the watchdog reset with -no-reboot on
 raspi4b).
@@ -36,6 +38,10 @@ class RunOptions:
     timeout_s: float = 30.0
     log_path: Path | None = None
     extra_args: tuple[str, ...] = ()
+    stdin: bool = False              # the console reads this process's stdin
+    # (text, data): once the console's output contains `text` (each searched after the previous one's
+    # match), `data` is written to the console's input (kept open until QEMU ends)
+    feed: tuple[tuple[str, bytes], ...] = ()
 
 
 @dataclass
@@ -98,13 +104,29 @@ def qemu_command(board: Board, out_dir: Path, options: RunOptions) -> list[str]:
     return cmd + list(board.qemu_extra_args) + list(options.extra_args)
 
 
-def run_qemu(cmd: list[str], timeout_s: float, log_path: Path | None = None, echo: bool = False) -> RunResult:
+def run_qemu(cmd: list[str], timeout_s: float, log_path: Path | None = None, echo: bool = False,
+             stdin: bool = False, feed: tuple[tuple[str, bytes], ...] = ()) -> RunResult:
     """Run QEMU, stream its serial output, stop it after timeout_s. Never raises on guest behaviour."""
     start = time.monotonic()
     log = open(log_path, "wb") if log_path is not None else None
     chunks: list[bytes] = []
     newline_times: list[float] = []
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    stdin_arg = subprocess.PIPE if feed else None if stdin else subprocess.DEVNULL
+    proc = subprocess.Popen(cmd, stdin=stdin_arg, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    pending = list(feed)
+    seen = bytearray()              # output since the last feed match
+
+    def feed_input(data: bytes) -> None:
+        seen.extend(data)
+        while pending and pending[0][0].encode() in seen:
+            needle, text = pending.pop(0)
+            del seen[:seen.index(needle.encode()) + len(needle)]
+            assert proc.stdin is not None
+            try:
+                proc.stdin.write(text)
+                proc.stdin.flush()
+            except BrokenPipeError:
+                pending.clear()
 
     def pump() -> None:
         assert proc.stdout is not None
@@ -112,6 +134,8 @@ def run_qemu(cmd: list[str], timeout_s: float, log_path: Path | None = None, ech
             data = os.read(proc.stdout.fileno(), 4096)
             if not data:
                 return
+            if pending:
+                feed_input(data)
             now = time.monotonic() - start
             newline_times.extend([now] * data.count(b"\n"))
             chunks.append(data)
@@ -149,4 +173,5 @@ def run_target(target_dir: Path, out_dir: Path, options: RunOptions, echo: bool 
         raise FileNotFoundError(f"{image} not found: build the target first (pyhv build {target_dir})")
     if options.log_path is not None:
         options.log_path.parent.mkdir(parents=True, exist_ok=True)
-    return run_qemu(qemu_command(board, out_dir, options), options.timeout_s, options.log_path, echo)
+    return run_qemu(qemu_command(board, out_dir, options), options.timeout_s, options.log_path, echo,
+                    options.stdin, options.feed)

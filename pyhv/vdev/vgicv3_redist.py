@@ -12,14 +12,16 @@
 #
 # The MMIO region table sees one row covering all frames; it splits the offset into (frame, offset in
 # frame) and looks the register up in VGICV3_REDIST_ROWS, the one register table of a frame, whose row
-# functions receive the FRAME's vCPU (not the accessing one). Only 32- and 64-bit accesses are allowed.
+# functions receive the FRAME's vCPU (not the accessing one). 32- and 64-bit accesses everywhere; byte
+# accesses only to IPRIORITYR0-7 (§12.11.20: "byte-accessible"; Linux and other guests set one PPI's
+# priority with a byte store), through a second region row.
 
 from collections.abc import Callable
 from typing import Annotated, Final
 
 from pyhv.lang import range, Array, Ops, Static, Struct, kprint, u32, u64
 
-from pyhv.core.mmio import MMIO_W32, MMIO_W64, MmioDevice, RegRow, mmio_raz_read, mmio_wi_write
+from pyhv.core.mmio import MMIO_W8, MMIO_W32, MMIO_W64, MmioDevice, RegRow, mmio_raz_read, mmio_wi_write
 from pyhv.core.ratelimit import RateLimit, ratelimit_allow
 from pyhv.drivers.gicv3 import (
     GICR_TYPER_LAST, GICR_WAKER_CHILDREN_ASLEEP, GICR_WAKER_PROCESSOR_SLEEP, gicv3_mpidr_affinity,
@@ -37,6 +39,8 @@ GICR_SGI_OFFSET: Final = u32(0x10000)
 GICR_TYPER_PROC_SHIFT: Final = u64(8)       # Processor_Number [23:8]
 GICR_TYPER_AFF_SHIFT: Final = u64(32)       # Affinity_Value [63:32]
 GICR_WARN_BURST: Final = u32(10)
+GICR_IPRIORITYR: Final = u32(0x10400)       # IPRIORITYR0-7: one byte per SGI/PPI (32 bytes)
+GICR_IPRIORITYR_BYTES: Final = u32(32)
 
 
 class VgicV3Redist(Struct):
@@ -237,9 +241,35 @@ def _frames_write(vcpu: u32, off: u32, v: u64) -> None:
     row.write(frame, inner - row.offset, v)
 
 
+def _is_prio_byte(frame: u32, inner: u32) -> bool:
+    return frame < vgic_state().nr_vcpus and inner >= GICR_IPRIORITYR and \
+        inner < GICR_IPRIORITYR + GICR_IPRIORITYR_BYTES
+
+
+def _frames_read8(vcpu: u32, off: u32) -> u64:
+    # A byte access: only IPRIORITYR0-7 take them; anywhere else is an unknown register (RAZ, warned).
+    frame = off // GICR_FRAME_BYTES
+    inner = off % GICR_FRAME_BYTES
+    if not _is_prio_byte(frame, inner):
+        _unknown(frame, inner)
+        return u64(0)
+    return vgic_bytes_read(frame, inner - GICR_IPRIORITYR, VGIC_BYTES_PRIORITY) & 0xFF
+
+
+def _frames_write8(vcpu: u32, off: u32, v: u64) -> None:
+    frame = off // GICR_FRAME_BYTES
+    inner = off % GICR_FRAME_BYTES
+    if not _is_prio_byte(frame, inner):
+        _unknown(frame, inner)
+        return
+    vgic_bytes_write(frame, inner - GICR_IPRIORITYR, VGIC_BYTES_PRIORITY, v, u32(1))
+
+
 VGICV3_GICR_ROWS: Final = (
     RegRow(offset=u32(0), size_bytes=u32(0x800000), widths=MMIO_W32 | MMIO_W64, read=_frames_read,
            write=_frames_write),
+    RegRow(offset=u32(0), size_bytes=u32(0x800000), widths=MMIO_W8, read=_frames_read8,
+           write=_frames_write8),
 )
 
 

@@ -6,21 +6,33 @@
 # drains the FIFO past its trigger level, which sets TXRIS, as it does when TX becomes enabled (CR.UARTEN
 # and CR.TXE); ICR clears it. Linux's amba-pl011 driver writes until FR.TXFF and, with characters left,
 # unmasks TXIM and waits for that interrupt: without it, console output would stall.
-# Receive: bytes from the host console enter a 16-byte FIFO (1 byte with LCR_H.FEN clear). RXRIS follows
-# "FIFO at or above the IFLS trigger level"; a non-empty FIFO below the level raises the receive timeout
-# RTRIS at once (the 32-bit-period timer is not modelled). Reading DR pops a byte.
+# Receive: a 16-byte FIFO (1 byte with LCR_H.FEN clear), the real PL011's depth, so a guest driver sees
+# the FIFO it was written for. It is filled by PULLING bytes from the console input (Vpl011Ops.rx_get:
+# the host UART on one node, pyhv/core/console_rx.py) whenever it has room and the receiver is on
+# (CR.UARTEN and CR.RXE): when the host signals input (vpl011_rx_ready), after each DR read, on an FR read
+# (a polling guest) and when the receiver is switched on. While the FIFO is full or the receiver off,
+# rx_wanted(False) asks the source to hold its bytes (the host UART keeps them in its own FIFO and QEMU
+# stops reading stdin): nothing is dropped, however fast the input comes. RXRIS follows "FIFO at or above
+# the IFLS trigger level"; a non-empty FIFO below the level raises the receive timeout RTRIS at once (the
+# 32-bit-period timer is not modelled); both clear when reads take the FIFO below the level / empty, or
+# through ICR. DR reads return the byte with the error bits [11:8] zero (no framing, parity, break or
+# overrun errors: input is never overrun), RSR/ECR reads 0.
 # Interrupt output: level (RIS & IMSC) != 0, sent to the vGIC through the Vpl011Ops slot on every change.
 # Accesses may be 8, 16 or 32 bits wide (Linux uses 16-bit accesses for "arm,pl011", 32-bit for its ID
 # registers and its earlycon). Modem lines, errors, IrDA and DMA are not modelled (DMACR is stored).
+# Locking: the host input interrupt (on the console's CPU) and guest accesses (any vCPU) meet in the state
+# below; `lock` covers it and every call into Vpl011Ops. Lock order: vpl011 lock -> vGIC irq lock (the irq
+# hook), never the reverse.
 
 from typing import Annotated, Callable, Final
 
-from pyhv.lang import Array, Ops, OpsSlot, Static, Struct, u8, u32, u64
+from pyhv.lang import Array, Ops, OpsSlot, SpinLock, Static, Struct, u8, u32, u64
 
 from pyhv.core.mmio import MMIO_W8, MMIO_W16, MMIO_W32, MmioDevice, RegRow, mmio_raz_read, mmio_wi_write
 
 VPL011_SIZE: Final = u64(0x1000)
 VPL011_FIFO_DEPTH: Final = u32(16)
+VPL011_RX_NONE: Final = u32(0x100)      # rx_get: no byte waits
 
 FR_BUSY: Final = u32(1 << 3)
 FR_RXFE: Final = u32(1 << 4)
@@ -42,6 +54,8 @@ IFLS_RESET: Final = u32(0x12)           # both trigger levels at 1/2
 class Vpl011Ops(Ops):
     tx: Callable[[u8], None]            # one byte the guest transmitted
     irq: Callable[[bool], None]         # the interrupt line's new level (to the vGIC: SPI uart_spi)
+    rx_get: Callable[[], u32]           # the next input byte, or VPL011_RX_NONE
+    rx_wanted: Callable[[bool], None]   # True: call vpl011_rx_ready when input arrives; False: hold it
 
 
 class Vpl011State(Struct):
@@ -55,10 +69,13 @@ class Vpl011State(Struct):
     dmacr: u32
     rx_head: u32                        # index of the oldest byte in rx
     rx_count: u32
-    rx_dropped: u64                     # host bytes lost to a full FIFO
+    rx_bytes: u64                       # input bytes taken into the FIFO
+    rx_full_holds: u64                  # times the FIFO filled up and the source was told to hold
     tx_bytes: u64
     irq_level: bool
+    rx_wanted: bool                     # the last rx_wanted() said True
     rx: Annotated[Array[u8], 16]
+    lock: SpinLock                      # see "Locking" above
 
 
 _uart: Final = Static(Vpl011State)
@@ -101,36 +118,77 @@ def _rx_status(st: Vpl011State) -> None:
         st.ris |= INT_RT
 
 
+def vpl011_no_input_get() -> u32:
+    # The absent console input (a node that does not own the console, unit tests): never a byte.
+    return VPL011_RX_NONE
+
+
+def vpl011_no_input_wanted(on: bool) -> None:
+    pass
+
+
 def vpl011_set_ops(ops: Vpl011Ops) -> None:
     _ops.set(ops)
 
 
-def vpl011_reset() -> None:
-    st = _uart.get()
-    st.ibrd = u32(0)
-    st.fbrd = u32(0)
-    st.lcr_h = u32(0)
-    st.cr = CR_RESET
-    st.ifls = IFLS_RESET
-    st.imsc = u32(0)
-    st.ris = u32(0)
-    st.dmacr = u32(0)
-    st.rx_head = u32(0)
-    st.rx_count = u32(0)
-    _update_irq(st)
+def _rx_on(st: Vpl011State) -> bool:
+    on = CR_UARTEN | CR_RXE
+    return (st.cr & on) == on
 
 
-def vpl011_rx_push(c: u8) -> bool:
-    # A byte from the host console for the guest; False (counted) when the FIFO is full.
-    st = _uart.get()
-    if st.rx_count >= _rx_capacity(st):
-        st.rx_dropped += 1
-        return False
-    st.rx[(st.rx_head + st.rx_count) % VPL011_FIFO_DEPTH] = c
-    st.rx_count += 1
+def _rx_fill(st: Vpl011State) -> None:
+    # Pull input while the FIFO has room and the receiver is on; then tell the source whether to signal
+    # more (only on a change: on the host that is a UART register write). Lock held.
+    cap = _rx_capacity(st)
+    if _rx_on(st):
+        while st.rx_count < cap:
+            c = _ops.get().rx_get()
+            if c == VPL011_RX_NONE:
+                break
+            st.rx[(st.rx_head + st.rx_count) % VPL011_FIFO_DEPTH] = u8(c)
+            st.rx_count += 1
+            st.rx_bytes += 1
+    wanted = _rx_on(st) and st.rx_count < cap
+    if wanted != st.rx_wanted:
+        st.rx_wanted = wanted
+        if not wanted and _rx_on(st):
+            st.rx_full_holds += 1
+        _ops.get().rx_wanted(wanted)
     _rx_status(st)
     _update_irq(st)
-    return True
+
+
+def vpl011_reset() -> None:
+    st = _uart.get()
+    with st.lock:
+        st.ibrd = u32(0)
+        st.fbrd = u32(0)
+        st.lcr_h = u32(0)
+        st.cr = CR_RESET
+        st.ifls = IFLS_RESET
+        st.imsc = u32(0)
+        st.ris = u32(0)
+        st.dmacr = u32(0)
+        st.rx_head = u32(0)
+        st.rx_count = u32(0)
+        st.rx_wanted = False
+        _ops.get().rx_wanted(False)     # the receiver is off after reset: the source holds its input
+        _update_irq(st)
+
+
+def vpl011_rx_ready() -> None:
+    # The console input has bytes (the host UART's receive interrupt): take what fits.
+    st = _uart.get()
+    with st.lock:
+        _rx_fill(st)
+
+
+def vpl011_rx_bytes() -> u64:
+    return _uart.get().rx_bytes
+
+
+def vpl011_rx_full_holds() -> u64:
+    return _uart.get().rx_full_holds
 
 
 def vpl011_tx_bytes() -> u64:
@@ -144,33 +202,38 @@ def _shift(off: u32) -> u32:
 
 
 def _dr_read(vcpu: u32, off: u32) -> u64:
+    # The oldest byte, error bits [11:8] zero; an empty FIFO reads 0. The freed slot is refilled at once.
+    # Only an access that includes byte 0 pops (a byte read of the error bits at DR + 1 reads 0).
     st = _uart.get()
-    if st.rx_count == 0:
-        return u64(0)
-    c = st.rx[st.rx_head]
-    st.rx_head = (st.rx_head + 1) % VPL011_FIFO_DEPTH
-    st.rx_count -= 1
-    _rx_status(st)
-    _update_irq(st)
-    return u64(c)
+    with st.lock:
+        if st.rx_count == 0 or (off & 3) != 0:
+            return u64(0)
+        c = st.rx[st.rx_head]
+        st.rx_head = (st.rx_head + 1) % VPL011_FIFO_DEPTH
+        st.rx_count -= 1
+        _rx_fill(st)
+        return u64(c)
 
 
 def _dr_write(vcpu: u32, off: u32, v: u64) -> None:
     st = _uart.get()
-    _ops.get().tx(u8(v))
-    st.tx_bytes += 1
-    st.ris |= INT_TX                    # the byte left at once: the FIFO is below its level again
-    _update_irq(st)
+    with st.lock:
+        _ops.get().tx(u8(v))
+        st.tx_bytes += 1
+        st.ris |= INT_TX                # the byte left at once: the FIFO is below its level again
+        _update_irq(st)
 
 
 def _fr_read(vcpu: u32, off: u32) -> u64:
     st = _uart.get()
-    fr = FR_TXFE
-    if st.rx_count == 0:
-        fr |= FR_RXFE
-    if st.rx_count >= _rx_capacity(st):
-        fr |= FR_RXFF
-    return u64(fr) >> _shift(off)
+    with st.lock:
+        _rx_fill(st)                    # a guest polling FR without interrupts still gets its input
+        fr = FR_TXFE
+        if st.rx_count == 0:
+            fr |= FR_RXFE
+        if st.rx_count >= _rx_capacity(st):
+            fr |= FR_RXFF
+        return u64(fr) >> _shift(off)
 
 
 def _ibrd_read(vcpu: u32, off: u32) -> u64:
@@ -195,11 +258,11 @@ def _lcr_h_read(vcpu: u32, off: u32) -> u64:
 
 def _lcr_h_write(vcpu: u32, off: u32, v: u64) -> None:
     st = _uart.get()
-    st.lcr_h = u32(v << _shift(off)) & 0xFF
-    if st.rx_count > _rx_capacity(st):      # FIFO switched off: keep the oldest byte only
-        st.rx_count = _rx_capacity(st)
-    _rx_status(st)
-    _update_irq(st)
+    with st.lock:
+        st.lcr_h = u32(v << _shift(off)) & 0xFF
+        if st.rx_count > _rx_capacity(st):  # FIFO switched off: keep the oldest byte only (as the PL011)
+            st.rx_count = _rx_capacity(st)
+        _rx_fill(st)
 
 
 def _cr_read(vcpu: u32, off: u32) -> u64:
@@ -208,12 +271,13 @@ def _cr_read(vcpu: u32, off: u32) -> u64:
 
 def _cr_write(vcpu: u32, off: u32, v: u64) -> None:
     st = _uart.get()
-    tx_on = CR_UARTEN | CR_TXE
-    was_on = (st.cr & tx_on) == tx_on
-    st.cr = u32(v << _shift(off)) & 0xFF87
-    if not was_on and (st.cr & tx_on) == tx_on:
-        st.ris |= INT_TX                # transmitter enabled with an empty FIFO
-        _update_irq(st)
+    with st.lock:
+        tx_on = CR_UARTEN | CR_TXE
+        was_on = (st.cr & tx_on) == tx_on
+        st.cr = u32(v << _shift(off)) & 0xFF87
+        if not was_on and (st.cr & tx_on) == tx_on:
+            st.ris |= INT_TX            # transmitter enabled with an empty FIFO
+        _rx_fill(st)                    # the receiver may have been switched on (or off: hold the input)
 
 
 def _ifls_read(vcpu: u32, off: u32) -> u64:
@@ -222,9 +286,10 @@ def _ifls_read(vcpu: u32, off: u32) -> u64:
 
 def _ifls_write(vcpu: u32, off: u32, v: u64) -> None:
     st = _uart.get()
-    st.ifls = u32(v << _shift(off)) & 0x3F
-    _rx_status(st)
-    _update_irq(st)
+    with st.lock:
+        st.ifls = u32(v << _shift(off)) & 0x3F
+        _rx_status(st)
+        _update_irq(st)
 
 
 def _imsc_read(vcpu: u32, off: u32) -> u64:
@@ -233,8 +298,9 @@ def _imsc_read(vcpu: u32, off: u32) -> u64:
 
 def _imsc_write(vcpu: u32, off: u32, v: u64) -> None:
     st = _uart.get()
-    st.imsc = u32(v << _shift(off)) & INT_ALL
-    _update_irq(st)
+    with st.lock:
+        st.imsc = u32(v << _shift(off)) & INT_ALL
+        _update_irq(st)
 
 
 def _ris_read(vcpu: u32, off: u32) -> u64:
@@ -248,8 +314,9 @@ def _mis_read(vcpu: u32, off: u32) -> u64:
 
 def _icr_write(vcpu: u32, off: u32, v: u64) -> None:
     st = _uart.get()
-    st.ris &= ~(u32(v << _shift(off)) & INT_ALL)
-    _update_irq(st)
+    with st.lock:
+        st.ris &= ~(u32(v << _shift(off)) & INT_ALL)
+        _update_irq(st)
 
 
 def _dmacr_read(vcpu: u32, off: u32) -> u64:

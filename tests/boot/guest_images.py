@@ -115,7 +115,7 @@ vectors:
 #   P  the physical timer interrupts once (INTID 30) when its handler masks it with IMASK, CVAL left behind
 #   V  the same for the virtual timer (INTID 27): no interrupt storm (issue 13 item 2)
 # GICv3 set-up: GICD_CTLR ARE + Group 1, redistributor 0 awake, PPIs 27/30 group 1, priority 0x80 (word
-# writes: pyhv's GICR_IPRIORITYR does not take byte accesses yet), enabled;
+# writes; byte writes work too since issue 13's GICR_IPRIORITYR fix), enabled;
 # ICC_SRE/PMR/IGRPEN1 by their S3_0_C12 encodings. Each interrupt check waits 20 ms with IRQs open.
 TIMER_GUEST = """
     ldr x20, =0x09000000

@@ -42,7 +42,9 @@ from pyhv.core.vpsci import SmcccResult, vpsci_init
 from pyhv.sim.world import FREQ_HZ, Faults, SimNode, World
 from pyhv.vdev.vgic import vgic_init, vgic_inject, vgic_set_vcpu_mpidr
 from pyhv.vdev.vgicv3_redist import vgicv3_redist_reset
-from pyhv.vdev.vpl011 import Vpl011Ops, vpl011_reset, vpl011_set_ops
+from pyhv.vdev.vpl011 import (
+    Vpl011Ops, vpl011_no_input_get, vpl011_no_input_wanted, vpl011_reset, vpl011_set_ops,
+)
 
 from examples.clusterinfo.clusterinfo import clusterinfo_reset
 
@@ -186,7 +188,8 @@ class VmCluster:
             assert mmio_register(cfg.gicr_base, vmconfig_gic_redist_size(cfg), DEV_GICR_V3) == MMIO_REG_OK
         else:
             assert mmio_register(cfg.gicd_base, GIC_DIST_SIZE, DEV_GICD_V2) == MMIO_REG_OK
-        vpl011_set_ops(Vpl011Ops(tx=self._tx, irq=self._uart_irq))
+        vpl011_set_ops(Vpl011Ops(tx=self._tx, irq=self._uart_irq, rx_get=vpl011_no_input_get,
+                                     rx_wanted=vpl011_no_input_wanted))
         vpl011_reset()
         vpsci_init(st.cfg, u32(0))
         remote_vm_init(RemotePhysOps(kick=self._kick, power_off=self._power_off))

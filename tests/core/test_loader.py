@@ -47,13 +47,38 @@ def test_old_kernels_without_image_size_use_text_offset_0x80000(node: Node) -> N
     assert int(img.text_offset) == 0x80000 and int(img.image_size) == 20 * MIB
 
 
-def test_no_magic_means_a_raw_binary_loaded_at_the_ram_base(node: Node) -> None:
+def test_no_magic_means_a_raw_binary_loaded_at_the_ram_base_plus_0x80000_like_qemu(node: Node) -> None:
     _image(node, 0, 0, 0, magic=b"ELF!")
     img = _parsed(node, 4096)
     assert img.raw
     cfg = _cfg()
     assert loader_place(cfg, img, u64(0), u64(0x1000)) == LOADER_OK
-    assert int(cfg.kernel_ipa) == 0x4000_0000
+    assert int(cfg.kernel_ipa) == 0x4008_0000
+
+
+def test_a_raw_binary_gets_64_mib_free_after_its_file_before_the_initrd(node: Node) -> None:
+    _image(node, 0, 0, 0, magic=b"ELF!")
+    img = _parsed(node, 3 * MIB + 5)
+    cfg = _cfg()
+    assert loader_place(cfg, img, u64(8 * MIB), u64(0x3000)) == LOADER_OK
+    file_end = 0x4008_0000 + 3 * MIB + 5
+    assert int(cfg.initrd_ipa) >= file_end + 64 * MIB and int(cfg.initrd_ipa) % (2 * MIB) == 0
+    assert int(cfg.initrd_ipa) - (file_end + 64 * MIB) < 2 * MIB
+    assert int(cfg.dtb_ipa) >= int(cfg.initrd_ipa) + 8 * MIB
+
+
+def test_a_small_vm_leaves_a_raw_binary_a_quarter_of_its_ram(node: Node) -> None:
+    _image(node, 0, 0, 0, magic=b"ELF!")
+    img = _parsed(node, 4096)
+    cfg = _cfg(32 * MIB)
+    assert loader_place(cfg, img, u64(MIB), u64(0x3000)) == LOADER_OK
+    assert int(cfg.initrd_ipa) == 0x4000_0000 + 10 * MIB       # 0x80000 + 4 KiB + 8 MiB, up to 2 MiB
+
+
+def test_a_raw_binary_too_big_for_its_ram_is_refused(node: Node) -> None:
+    _image(node, 0, 0, 0, magic=b"ELF!")
+    img = _parsed(node, 30 * MIB)
+    assert loader_place(_cfg(32 * MIB), img, u64(MIB), u64(0x3000)) == LOADER_ERR_NO_ROOM
 
 
 def test_big_endian_kernels_are_refused(node: Node) -> None:

@@ -180,3 +180,19 @@ def test_gicv2_refuses_more_than_8_vcpus() -> None:
         assert vgic_validate(u32(8), u32(2)) == VGIC_OK
         assert vgic_validate(u32(64), u32(3)) == VGIC_OK
         assert vgic_validate(u32(65), u32(3)) == VGIC_ERR_TOO_MANY_VCPUS
+
+
+def test_redistributor_priorities_take_byte_stores(vm3: Vm) -> None:
+    # IHI 0069H §12.11.20: GICR_IPRIORITYR<n> is byte-accessible; a byte store sets one SGI/PPI only.
+    map_gic(3, 4)
+    gicr_write(1, 0x10400 + 24, 0x40302010)                  # PPIs 24-27 of vCPU 1
+    gicr_write(1, 0x10400 + 27, 0x80, width=1)               # PPI 27 (the virtual timer) alone
+    assert gicr_read(1, 0x10400 + 24) == 0x80302010
+    assert gicr_read(1, 0x10400 + 25, width=1) == 0x20
+    assert gicr_read(0, 0x10400 + 24) == 0                   # another vCPU's frame is untouched
+
+
+def test_redistributor_byte_accesses_elsewhere_are_ignored(vm3: Vm) -> None:
+    map_gic(3, 4)
+    gicr_write(0, 0x10100, 0xFF, width=1)                    # ISENABLER0 takes word accesses only
+    assert gicr_read(0, 0x10100) == 0 and gicr_read(0, 0x10100, width=1) == 0

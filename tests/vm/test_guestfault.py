@@ -21,7 +21,9 @@ from pyhv.core.vcpu import vcpu_trap_sync
 from pyhv.core.vm_devices import VM_OK, VM_TRAP_OPS, vm_setup_devices
 from pyhv.core.vmconfig import vmconfig_single_node
 from pyhv.core.vmstate import vm_state
-from pyhv.vdev.vpl011 import Vpl011Ops, vpl011_reset, vpl011_set_ops
+from pyhv.vdev.vpl011 import (
+    Vpl011Ops, vpl011_no_input_get, vpl011_no_input_wanted, vpl011_reset, vpl011_set_ops,
+)
 
 from .conftest import Node
 
@@ -51,7 +53,8 @@ def vm(node: Node) -> Iterator[Node]:
     vmconfig_single_node(vm_state().cfg, u32(2), u32(2), u64(256 << 20), u32(3))
     vm_state().ram_host_base = u64(0x4100_0000)
     assert vm_setup_devices() == VM_OK
-    vpl011_set_ops(Vpl011Ops(tx=lambda c: None, irq=lambda level: None))
+    vpl011_set_ops(Vpl011Ops(tx=lambda c: None, irq=lambda level: None,
+                             rx_get=vpl011_no_input_get, rx_wanted=vpl011_no_input_wanted))
     vpl011_reset()
     node.cpu.sysregs["vbar_el1"] = VBAR
     yield node

@@ -18,7 +18,9 @@ from pyhv.core.vmconfig import vmconfig_single_node
 from pyhv.core.vmstate import vm_state
 from pyhv.core.vpsci import VPSCI_RET_SUCCESS, VcpuPowerOps, vpsci_init, vpsci_set_power_ops
 from pyhv.vdev.vgic import VgicHostOps, vgic_irq, vgic_set_host_ops, vgic_state
-from pyhv.vdev.vpl011 import Vpl011Ops, vpl011_reset, vpl011_set_ops
+from pyhv.vdev.vpl011 import (
+    Vpl011Ops, vpl011_no_input_get, vpl011_no_input_wanted, vpl011_reset, vpl011_set_ops,
+)
 
 from .conftest import Node
 
@@ -45,7 +47,8 @@ def guest(node: Node) -> Iterator[Guest]:
     vm_state().ram_host_base = u64(0x4100_0000)
     assert vm_setup_devices() == VM_OK
     vgic_set_host_ops(VgicHostOps(kick=lambda v: g.kicks.append(int(v))))
-    vpl011_set_ops(Vpl011Ops(tx=lambda c: g.tx.append(int(c)), irq=lambda level: None))
+    vpl011_set_ops(Vpl011Ops(tx=lambda c: g.tx.append(int(c)), irq=lambda level: None,
+                             rx_get=vpl011_no_input_get, rx_wanted=vpl011_no_input_wanted))
     vpl011_reset()
     vpsci_init(cfg, u32(0))
 
