@@ -262,9 +262,11 @@ def _parser() -> argparse.ArgumentParser:
                      help="GIC version of the QEMU virt machine (default: the board's)")
     run.add_argument("--cpus", type=int, default=None, help="number of CPUs (default: the board's)")
     run.add_argument("--mem", default=None,
-                     help="with --kernel: the guest's RAM (QEMU gets this plus pyhv's share, which the "
-                          "launcher prints); without: the node's RAM. QEMU syntax, e.g. 256M or 1G "
-                          "(default: the board's node RAM, of which the guest gets all but pyhv's share)")
+                     help="with --kernel on one node: the guest's RAM (QEMU gets this plus pyhv's share, "
+                          "which the launcher prints); with --nodes N, or without --kernel: each node's RAM "
+                          "(a cluster VM's guest RAM is the sum of the nodes' home shares, about 3/4 of each "
+                          "node after pyhv's share; every node prints its split). QEMU syntax, e.g. 256M or 1G "
+                          "(default: the board's node RAM)")
     run.add_argument("--timeout", type=float, default=120.0, help="seconds before the node is stopped")
     run.add_argument("--build", action="store_true", help="build the target first")
     run.add_argument("--kernel", default=None,

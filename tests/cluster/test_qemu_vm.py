@@ -8,7 +8,8 @@ lines appear once, the guest's power-off ends every node with status 0, and the 
 node's vCPUs entered the guest and that pages moved both ways.
 
 These runs are slow on the 2-core CI machine (each DSM fault is a network round trip through the host
-switch; docs/bench.md has the figures), so each boot runs several programs at once."""
+switch; docs/bench.md has the figures), so each boot runs several programs at once, and CI boots nodes of
+ONE vCPU: two nodes of two vCPUs boot too, but on two host cores about ten times slower (docs/bench.md)."""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ from tests.boot.guest_images import linux_guest
 REPO = Path(__file__).resolve().parents[2]
 TARGET = REPO / "targets" / "qemu-virt"
 ATOMIC_ITERATIONS = 20_000
+MEM_PATTERN_MIB = 272                   # > the 256 MiB of host RAM of either node
 
 pytestmark = [pytest.mark.qemu,
               pytest.mark.skipif(shutil.which(QEMU) is None or shutil.which("aarch64-linux-gnu-gcc") is None,
@@ -40,7 +42,7 @@ VM_NODE_RE = re.compile(r"^vm: node (\d+): vcpus (\d+)-(\d+) of (\d+), home ipa 
 
 
 def _boot(image: BuildResult, tmp_path: Path, nodes: int, cpus: int, tests: str, gic: int | None = None,
-          timeout: float = 1500.0) -> tuple[ClusterResult, str, list[str]]:
+          mem: str = "512M", timeout: float = 1200.0) -> tuple[ClusterResult, str, list[str]]:
     guest = linux_guest()
     if guest is None:
         pytest.skip("no guest images: run `pyhv guest build` first")
@@ -51,7 +53,7 @@ def _boot(image: BuildResult, tmp_path: Path, nodes: int, cpus: int, tests: str,
         shutil.copy(image.out_dir / f, out / f)
     node0 = guest_qemu_args(out, kernel, initrd, f"console=ttyAMA0 panic=-1 pyhv.test={tests}",
                             "node0.pyhv.log")
-    options = ClusterOptions(cluster="vm", cpus=cpus, mem="512M", timeout_s=timeout, gic_version=gic, mtu=9000,
+    options = ClusterOptions(cluster="vm", cpus=cpus, mem=mem, timeout_s=timeout, gic_version=gic, mtu=9000,
                              node0_args=node0, bootargs="pyhv.vm=1")
     result = run_cluster(TARGET, out, nodes, options)
     console = result.nodes[0].output
@@ -74,7 +76,7 @@ def _check_vm(console: str, logs: list[str], nodes: int, cpus: int) -> None:
     mem = re.search(r"pyhv-guest: MemTotal:\s+(\d+) kB", console)
     assert mem is not None
     # Linux keeps its own image, page tables and reservations out of MemTotal: a few per cent
-    assert 0.90 * sum(homes.values()) * 1024 <= int(mem.group(1)) <= sum(homes.values()) * 1024
+    assert 0.88 * sum(homes.values()) * 1024 <= int(mem.group(1)) <= sum(homes.values()) * 1024
     # pinned threads on every CPU: they ran there, and the CPU's MPIDR / NUMA node are its cluster node's
     reports = re.findall(r"cpu_report: cpu=(\d+) sched_getcpu=(\d+) mpidr_aff=(\S+) numa_node=(-?\d+) .*pinned=(\w+)",
                          console)
@@ -109,6 +111,22 @@ def image(built_image: Callable[[str], BuildResult]) -> BuildResult:
     return built_image("qemu-virt")
 
 
-def test_linux_runs_across_two_nodes_of_two_vcpus_on_gicv3(image: BuildResult, tmp_path: Path) -> None:
-    _result, console, logs = _boot(image, tmp_path, 2, 2, f"cpus,atomic:{ATOMIC_ITERATIONS}", gic=3)
-    _check_vm(console, logs, 2, 2)
+def test_linux_across_two_nodes_on_gicv3_with_more_memory_than_one_node(image: BuildResult, tmp_path: Path) -> None:
+    # 2 nodes of 256 MiB: the guest has their two home shares; a pattern over MEM_PATTERN_MIB (more than a
+    # node's whole RAM) written and verified from CPU 0 overflows node 0's home and its cache pool, so
+    # copies of node 1's pages are evicted and dirty ones written back, and every byte still verifies. One
+    # pass in CI (~7 min here); the two-pass run is in docs/bench.md.
+    tests = f"cpus,atomic:{ATOMIC_ITERATIONS},mem:{MEM_PATTERN_MIB}:1:0"
+    _result, console, logs = _boot(image, tmp_path, 2, 1, tests, gic=3, mem="256M")
+    _check_vm(console, logs, 2, 1)
+    assert re.search(rf"mem-pattern: size={MEM_PATTERN_MIB}MiB bad=0 ok passes=1 cpu=0 ", console), console[-3000:]
+    assert len(re.findall(rf"mem-pattern: pass=\d size={MEM_PATTERN_MIB}MiB bad=0 ", console)) == 1
+    node_ram = re.search(r"^vm: host RAM (\d+) MiB", logs[0], re.M)
+    assert node_ram is not None and MEM_PATTERN_MIB > int(node_ram.group(1))
+    v = merge_stats([parse_stats(logs[0])])[0].values
+    assert v[("dsm", "evictions")] + v[("dsm", "writebacks")] > 0 and v[("dsm", "writebacks")] > 0, v
+
+
+def test_linux_across_two_nodes_on_gicv2(image: BuildResult, tmp_path: Path) -> None:
+    _result, console, logs = _boot(image, tmp_path, 2, 1, f"cpus,atomic:{ATOMIC_ITERATIONS}", gic=2)
+    _check_vm(console, logs, 2, 1)
