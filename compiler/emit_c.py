@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from compiler import ast as A
+from compiler.deep import run_deep
 from compiler.diagnostics import source_line
 from compiler.emit_hoist import StmtPrep, assigned_names, names_in
 from compiler.emit_expr import c_decl, c_field, cid, c_string, c_type, int_literal, plain_literal
@@ -383,6 +384,10 @@ class ModuleEmitter(StmtPrep):
 
 
 def emit_module(prog: Program, mod: ModInfo) -> ModuleOutput:
+    return run_deep(lambda: _emit_module(prog, mod))
+
+
+def _emit_module(prog: Program, mod: ModInfo) -> ModuleOutput:
     em = ModuleEmitter(prog, mod)
     src = em.source()
     hdr = em.header()

@@ -98,6 +98,8 @@ def int_literal(v: int, t: IntT) -> str:
 
 
 def plain_literal(v: int) -> str:
+    if v == -(1 << 63):
+        return "(-0x7fffffffffffffffLL - 1)"  # 9223372036854775808 alone does not fit any signed C type
     if v < 0:
         return f"(-{-v}LL)" if -v > 0x7FFFFFFF else f"(-{-v})"
     if v > 0x7FFFFFFFFFFFFFFF:

@@ -6,8 +6,10 @@ from __future__ import annotations
 import re
 
 from compiler import ast as A
+from compiler.deep import run_deep
 from compiler.diagnostics import DialectError
 from compiler.sema_calls import CallChecker
+from compiler.sema_flow import FlowChecker
 from compiler.sema import ConstInfo, Declarer, check_local_name, FuncInfo, ModInfo, Program, declare
 from compiler.sema_types import (
     BOOL, INT_TYPES, NORETURN, STR, U8, U32, U64, VOID, ArrayT, AtomicT, BoolT, FuncT, IntT, LitIntT,
@@ -113,6 +115,7 @@ class Checker(CallChecker):
             f.locals[name] = t
         self.block(f.node.body)
         self.check_storage_reuse()
+        FlowChecker(self.prog, f).check()
         self.fn = None
 
     def check_storage_reuse(self) -> None:
@@ -452,7 +455,12 @@ def _no_recursion(prog: Program) -> None:
 
 
 def analyze(modules: list[A.Module]) -> Program:
-    """Declarations, body checks and whole-image rules over modules given in dependency order."""
+    """Declarations, body checks and whole-image rules over modules given in dependency order (with room
+    for the dialect's deepest nesting: compiler/deep.py)."""
+    return run_deep(lambda: _analyze(modules))
+
+
+def _analyze(modules: list[A.Module]) -> Program:
     shorts = [m.name.split(".")[-1] for m in modules]
     infos = [ModInfo(m.name, m, s if shorts.count(s) == 1 else m.name.replace(".", "_"))
              for m, s in zip(modules, shorts)]

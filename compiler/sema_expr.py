@@ -260,7 +260,9 @@ class ExprChecker:
             if isinstance(rt, LitIntT):
                 if rt.value < 0:
                     raise self.err(re.pos, "negative shift count")
-                self.prog.types[re] = U64 if rt.value < (1 << 64) else rt
+                if rt.value >= 1 << 64:
+                    raise self.err(re.pos, f"shift count {rt.value} does not fit 64 bits")
+                self.prog.types[re] = U64
             elif not isinstance(rt, IntT):
                 raise self.err(re.pos, f"a shift count must be an integer, not {rt}")
             return lt
