@@ -26,6 +26,7 @@ class Checker(CallChecker):
         self.loops = 0
         self.stack_refs: set[str] = set()
         self.len_ok: set[A.Expr] = set()
+        self.plain_ints: set[A.Expr] = set()
         # One C storage slot per `name = T()` local: where each is (re)bound, and which locals were assigned
         # a reference derived from which others (for the storage-reuse rule, check_storage_reuse).
         self.alloc_sites: dict[str, list[tuple[A.Pos, bool]]] = {}
@@ -74,7 +75,7 @@ class Checker(CallChecker):
             return
         t = self.expr(v)
         if want is not None:
-            t = self.adapt(v, t, want)
+            t = self.adapt_value(v, t, want, " as a typed constant")
         if isinstance(t, (IntT, LitIntT, BoolT, StrT)):
             c.type = t
             if isinstance(t, LitIntT):
@@ -99,7 +100,7 @@ class Checker(CallChecker):
                 if not isinstance(kt, FuncT) or kt != ftype:
                     raise self.err(k.value.pos, f"'{fname}' needs a function {ftype}, got {kt}")
             else:
-                self.adapt(k.value, kt, ftype, f" for field '{fname}'")
+                self.adapt_value(k.value, kt, ftype, f" for field '{fname}'")
         for extra in given.values():
             raise self.err(extra.pos, f"ops table {ops.name} has no field '{extra.name}'")
         return self.record(v, ops)
@@ -301,7 +302,7 @@ class Checker(CallChecker):
         if isinstance(ret, VoidT):
             raise self.err(st.value.pos, f"function returns {ret}; 'return' takes no value")
         t = self.expr(st.value, ret)
-        self.adapt(st.value, t, ret, " as return value")
+        self.adapt_value(st.value, t, ret, " as a return value")
         if isinstance(ret, StructT) and self.is_stack_ref(st.value):
             raise self.err(st.value.pos, "cannot return a reference to stack storage (T() of this function)")
 
@@ -328,7 +329,7 @@ class Checker(CallChecker):
             want = ann if ann is not None else f.locals.get(target.id)
             vt = self.expr(value, want)
             if want is not None:
-                vt = self.adapt(value, vt, want)
+                vt = self.adapt_value(value, vt, want, f" in local '{target.id}'")
             vt = self.need_typed(value, vt)
             if isinstance(vt, ArrayT):
                 raise self.err(value.pos, "arrays are not assignable (copy elements, or struct_copy a struct)")
@@ -343,7 +344,7 @@ class Checker(CallChecker):
             raise self.err(target.pos, "only a plain name can be annotated")
         lt = self.lvalue(target)
         vt = self.expr(value, lt)
-        self.adapt(value, vt, lt)
+        self.adapt_value(value, vt, lt, " as a stored value")
 
     def lvalue(self, e: A.Expr) -> Type:
         if isinstance(e, A.Name):
