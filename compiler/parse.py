@@ -460,6 +460,11 @@ class _Builder(Transformer[Token, object]):
         except (SyntaxError, ValueError) as e:  # a bad escape, such as "\x4"
             raise DialectError(_tok_pos(self.file, c[0]), f"invalid string literal ({e.args[0]})") from None
         assert isinstance(val, str)
+        if "\0" in val:
+            # A C string ends at its first NUL: str_byte, kprint %s and panic messages would see less of it
+            # than CPython does.
+            raise DialectError(_tok_pos(self.file, c[0]), "a string literal cannot contain NUL (the C string "
+                                                          "would end there)")
         return val
 
     @v_args(meta=True)

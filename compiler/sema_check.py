@@ -27,6 +27,7 @@ class Checker(CallChecker):
         self.stack_refs: set[str] = set()
         self.len_ok: set[A.Expr] = set()
         self.plain_ints: set[A.Expr] = set()
+        self.stack_addrs: set[str] = set()  # locals holding an address inside this frame's stack storage
         # One C storage slot per `name = T()` local: where each is (re)bound, and which locals were assigned
         # a reference derived from which others (for the storage-reuse rule, check_storage_reuse).
         self.alloc_sites: dict[str, list[tuple[A.Pos, bool]]] = {}
@@ -110,6 +111,7 @@ class Checker(CallChecker):
         self.fn = f
         self.loops = 0
         self.stack_refs = set()
+        self.stack_addrs = set()
         self.alloc_sites = {}
         self.ref_from = {}
         for name, t in f.params:
@@ -184,6 +186,34 @@ class Checker(CallChecker):
         if isinstance(e, A.IfExp):
             return self.root_names(e.body) | self.root_names(e.orelse)
         return set()
+
+    def stack_addr(self, e: A.Expr) -> bool:
+        """e may hold an address inside this function's stack storage: addr_of(p) of a T()/Array() local
+        (or of a part of one), a local holding one, or arithmetic on either. Under CPython the storage
+        outlives the frame; in C the address dangles once the function returns."""
+        todo = [e]
+        while todo:
+            x = todo.pop()
+            if isinstance(x, A.Name) and x.id in self.stack_addrs:
+                return True
+            if isinstance(x, A.Call):
+                if isinstance(x.func, A.Name) and x.func.id == "addr_of" and x.args \
+                        and self.is_stack_ref(x.args[0]):
+                    return True
+                if isinstance(self.prog.types.get(x.func), TypeRef):  # a conversion u64(...)
+                    todo += list(x.args)
+            elif isinstance(x, (A.BinOp, A.BoolOp)):
+                todo += [x.left, x.right]
+            elif isinstance(x, A.UnaryOp):
+                todo.append(x.operand)
+            elif isinstance(x, A.IfExp):
+                todo += [x.body, x.orelse]
+        return False
+
+    def no_escape(self, e: A.Expr, how: str) -> None:
+        if self.stack_addr(e):
+            raise self.err(e.pos, f"the address of this function's stack storage cannot be {how}: it dangles "
+                                  "in C once the function returns (CPython keeps the storage alive)")
 
     def alloc_call(self, v: A.Expr) -> Type | None:
         """T() or Array(T, N) on the right of `name = ...`: stack storage."""
@@ -303,6 +333,7 @@ class Checker(CallChecker):
             raise self.err(st.value.pos, f"function returns {ret}; 'return' takes no value")
         t = self.expr(st.value, ret)
         self.adapt_value(st.value, t, ret, " as a return value")
+        self.no_escape(st.value, "returned")
         if isinstance(ret, StructT) and self.is_stack_ref(st.value):
             raise self.err(st.value.pos, "cannot return a reference to stack storage (T() of this function)")
 
@@ -335,6 +366,8 @@ class Checker(CallChecker):
                 raise self.err(value.pos, "arrays are not assignable (copy elements, or struct_copy a struct)")
             self.declare_local(target.id, vt, target.pos)
             self.record(target, vt)
+            if self.stack_addr(value):
+                self.stack_addrs.add(target.id)
             if isinstance(vt, StructT) and self.is_stack_ref(value):
                 self.stack_refs.add(target.id)
             if isinstance(vt, StructT):
@@ -345,6 +378,7 @@ class Checker(CallChecker):
         lt = self.lvalue(target)
         vt = self.expr(value, lt)
         self.adapt_value(value, vt, lt, " as a stored value")
+        self.no_escape(value, "stored in a field or element")
 
     def lvalue(self, e: A.Expr) -> Type:
         if isinstance(e, A.Name):

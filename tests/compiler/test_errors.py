@@ -234,6 +234,30 @@ def h(n: u32) -> u32:
         return u32(0)
     assert False
 ''',
+    "stack_addresses_passed_down": '''
+from pyhv.lang import Array, Struct, addr_of, mem_read32, u8, u32, u64
+
+
+class Inner(Struct, packed=True):
+    a: u32
+
+
+class Outer(Struct, packed=True):
+    tag: u8
+    inner: Inner
+
+
+def _sum(addr: u64) -> u32:
+    return mem_read32(addr)
+
+
+def f() -> u32:
+    buf = Array(u8, 16)
+    o = Outer()
+    o.inner.a = u32(3)
+    a = addr_of(buf)
+    return _sum(a) + _sum(addr_of(buf) + 4) + o.inner.a
+''',
 }
 
 

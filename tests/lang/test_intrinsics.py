@@ -162,3 +162,10 @@ def test_kprint_checks_argument_count(printk: list[tuple[str, tuple[object, ...]
     with pytest.raises(TypeError):
         kprint("%u %u", u64(1))
     assert printk == []
+
+
+def test_kprint_hex_prints_the_argument_width(printk: list[tuple[str, tuple[object, ...]]]) -> None:
+    # The C casts a signed %x argument to the unsigned type of its own width: i8(-1) prints ff.
+    kprint("%x %x", i8(-1), i64(-2))
+    hexes = [a for n, a in printk if n == "printk_hex"]
+    assert hexes == [(u64(0xFF), u32(0)), (u64(0xFFFF_FFFF_FFFF_FFFE), u32(0))]
