@@ -119,6 +119,7 @@ class ExprEmitter:
         self.mod = mod
         self.fn: FuncInfo | None = None
         self.used: set[str] = set()
+        self.read: set[str] = set()  # locals read as values (gcc -Wunused-but-set-variable otherwise)
         self.only_named: set[str] = set()
         self.subst: dict[A.Expr, str] = {}  # sub-expressions already evaluated into temporaries (emit_hoist)
         self.intrinsics: dict[str, tuple[I.Intrinsic, dict[str, str], A.Pos]] = {}
@@ -166,6 +167,7 @@ class ExprEmitter:
         if isinstance(e, A.Name):
             if self.fn is not None and e.id in self.fn.locals:
                 self.used.add(e.id)
+                self.read.add(e.id)
                 return cid(e.id)
             return self.symbol(e)
         if isinstance(e, A.Attribute):
@@ -212,6 +214,7 @@ class ExprEmitter:
         if isinstance(e, A.Name):
             if self.fn is not None and e.id in self.fn.locals:
                 self.used.add(e.id)
+                self.read.add(e.id)
                 return cid(e.id)
             return self.symbol(e)
         if isinstance(e, A.Attribute):
