@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from compiler import ast as A
+from compiler.deep import run_deep
 from compiler.diagnostics import source_line
 from compiler.emit_hoist import StmtPrep, assigned_names, names_in
 from compiler.emit_expr import c_decl, c_field, cid, c_string, c_type, int_literal, plain_literal
@@ -167,6 +168,7 @@ class ModuleEmitter(StmtPrep):
     def function(self, f: FuncInfo) -> list[str]:
         self.fn = f
         self.used = set()
+        self.read = set()
         self.subst = {}
         self.only_named = set()
         self.ntemps = 0
@@ -185,8 +187,9 @@ class ModuleEmitter(StmtPrep):
                     decls.append(f"    struct {t.name} *{c} = &{c}__storage;")
             else:
                 decls.append(f"    {c_decl(t, c)} = 0;")
-        unused = [n for n, _ in f.params if n not in self.used or n in self.only_named] + \
-            [n for n in f.local_order if n not in self.used or n in self.only_named]
+        unused = [n for n, _ in f.params if n not in self.used or n in self.only_named or n not in self.read] + \
+            [n for n in f.local_order if n not in self.used or n in self.only_named
+             or (n not in self.read and n not in f.storage_locals)]  # Python allows a local never read
         decls += [f"    (void){cid(n)};" for n in unused]
         self.fn = None
         return [f"/* {f.node.pos.file}:{f.node.pos.line} */", self.prototype(f), "{"] + decls + body + ["}"]
@@ -383,6 +386,10 @@ class ModuleEmitter(StmtPrep):
 
 
 def emit_module(prog: Program, mod: ModInfo) -> ModuleOutput:
+    return run_deep(lambda: _emit_module(prog, mod))
+
+
+def _emit_module(prog: Program, mod: ModInfo) -> ModuleOutput:
     em = ModuleEmitter(prog, mod)
     src = em.source()
     hdr = em.header()

@@ -82,6 +82,10 @@ def c_field(t: Type, name: str) -> str:
         return f"{t.inner.name} {name}"
     if isinstance(t, SpinLockT):
         return f"struct pyhv_spinlock {name}"
+    if isinstance(t, BoolT):
+        # Stored as a byte and read as `!= 0` (ExprEmitter.ex): memory can hold any byte there (a wire
+        # frame, struct_at), and a _Bool holding 2 is undefined in C; the prelude reads it as True.
+        return f"u8 {name}"
     ct = c_type(t)
     return f"{ct}{name}" if ct.endswith("*") else f"{ct} {name}"
 
@@ -98,6 +102,8 @@ def int_literal(v: int, t: IntT) -> str:
 
 
 def plain_literal(v: int) -> str:
+    if v == -(1 << 63):
+        return "(-0x7fffffffffffffffLL - 1)"  # 9223372036854775808 alone does not fit any signed C type
     if v < 0:
         return f"(-{-v}LL)" if -v > 0x7FFFFFFF else f"(-{-v})"
     if v > 0x7FFFFFFFFFFFFFFF:
@@ -113,6 +119,7 @@ class ExprEmitter:
         self.mod = mod
         self.fn: FuncInfo | None = None
         self.used: set[str] = set()
+        self.read: set[str] = set()  # locals read as values (gcc -Wunused-but-set-variable otherwise)
         self.only_named: set[str] = set()
         self.subst: dict[A.Expr, str] = {}  # sub-expressions already evaluated into temporaries (emit_hoist)
         self.intrinsics: dict[str, tuple[I.Intrinsic, dict[str, str], A.Pos]] = {}
@@ -160,6 +167,7 @@ class ExprEmitter:
         if isinstance(e, A.Name):
             if self.fn is not None and e.id in self.fn.locals:
                 self.used.add(e.id)
+                self.read.add(e.id)
                 return cid(e.id)
             return self.symbol(e)
         if isinstance(e, A.Attribute):
@@ -206,6 +214,7 @@ class ExprEmitter:
         if isinstance(e, A.Name):
             if self.fn is not None and e.id in self.fn.locals:
                 self.used.add(e.id)
+                self.read.add(e.id)
                 return cid(e.id)
             return self.symbol(e)
         if isinstance(e, A.Attribute):
@@ -213,10 +222,14 @@ class ExprEmitter:
                 return self.symbol(e)
             if isinstance(t, (StructT,)):
                 return f"(&{self.field(e.value, e.attr)})"
+            if isinstance(t, BoolT):
+                return f"({self.field(e.value, e.attr)} != 0)"
             return self.field(e.value, e.attr)
         if isinstance(e, A.Subscript):
             if isinstance(t, (StructT, OpsT)):
                 return f"(&{self.subscript(e)})"
+            if isinstance(t, BoolT):
+                return f"({self.subscript(e)} != 0)"
             return self.subscript(e)
         if isinstance(e, A.BinOp):
             return self.binop(e.op, e.left, e.right, e.pos)
@@ -335,7 +348,9 @@ class ExprEmitter:
             assert isinstance(t, IntT)
             return f"pyhv_{name}_{t.name}({self.ex(args[0])}, {self.ex(args[1])}, {self.where(e.pos)})"
         if name == "struct_copy":
-            return f"(*{self.ex(args[0])} = *{self.ex(args[1])})"
+            st = self.t(args[0])
+            assert isinstance(st, StructT)
+            return f"pyhv_move({self.ex(args[0])}, {self.ex(args[1])}, sizeof(struct {st.name}))"
         if name == "struct_zero":
             st = self.t(args[0])
             assert isinstance(st, StructT)
@@ -343,7 +358,8 @@ class ExprEmitter:
         if name == "struct_at":
             st = self.t(e)
             assert isinstance(st, StructT)
-            return f"((struct {st.name} *)(uintptr_t){self.ex(args[1])})"
+            return (f"((struct {st.name} *)(uintptr_t)pyhv_aligned({self.ex(args[1])}, "
+                    f"_Alignof(struct {st.name}), {self.where(e.pos)}))")
         if name == "addr_of":
             at = self.t(args[0])
             ref = self.array_ref(args[0]) if isinstance(at, ArrayT) else self.ex(args[0])

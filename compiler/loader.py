@@ -9,7 +9,7 @@ from pathlib import Path
 
 from compiler import ast as A
 from compiler.diagnostics import DialectError
-from compiler.parse import parse_module
+from compiler.parse import parse_module, read_source
 
 PRELUDE_PREFIXES = ("pyhv.lang", "typing", "__future__", "collections.abc")
 
@@ -61,7 +61,7 @@ def load_modules(root: Path, entries: list[str]) -> list[A.Module]:
             raise DialectError(where, f"no dialect module '{name}' under {root}")
         visiting.add(name)
         rel = path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
-        mod = parse_module(path.read_text(), rel, name)
+        mod = parse_module(read_source(path.read_bytes(), rel), rel, name)
         for dep, dpos in _deps(root, mod):
             if not path.name == "__init__.py" or dep != name:
                 visit(dep, dpos)

@@ -14,6 +14,7 @@ from lark.indenter import DedentError, PythonIndenter
 from lark.tree import Meta
 
 from compiler import ast as A
+from compiler.deep import MAX_NESTING, run_deep
 from compiler.diagnostics import DialectError, register_source
 
 # Python keywords (and builtins that look like syntax) that the dialect rejects outright.
@@ -43,6 +44,12 @@ class DialectIndenter(PythonIndenter):
 
     def handle_NL(self, token: Token) -> Iterator[Token]:
         self.last_nl = token
+        indent = token.value.rsplit("\n", 1)[-1]
+        if self.paren_level == 0 and "\t" in indent:
+            # CPython measures a tab as up to 8 columns and refuses some mixes (TabError) but not others;
+            # the dialect indents with spaces only, so the block structure has one reading.
+            raise DialectError(A.Pos(self.file, token.end_line or 1, indent.index("\t") + 1),
+                               "indent with spaces: a tab in indentation is not dialect")
         yield from super().handle_NL(token)
 
     def process(self, stream: Iterator[Token]) -> Iterator[Token]:
@@ -86,20 +93,45 @@ def parse_module(text: str, file: str, module_name: str) -> A.Module:
     register_source(file, text)
     if not text.endswith("\n"):
         text += "\n"
+    nul = text.find("\0")
+    if nul >= 0:
+        line = text.count("\n", 0, nul) + 1
+        raise DialectError(A.Pos(file, line, nul - (text.rfind("\n", 0, nul) + 1) + 1),
+                           "source contains a NUL character")
     _INDENTER.file = file
     try:
         tree = _PARSER.parse(text)
     except UnexpectedInput as e:
         raise _syntax_error(e, file, text) from None
-    try:
-        body = _Builder(file).transform(tree)
-    except VisitError as e:
-        if isinstance(e.orig_exc, DialectError):
-            raise e.orig_exc from None
-        raise
+    _check_nesting(tree, file)
+
+    def build() -> object:
+        try:
+            return _Builder(file).transform(tree)
+        except VisitError as e:
+            if isinstance(e.orig_exc, DialectError):
+                raise e.orig_exc from None
+            raise
+
+    body = run_deep(build)
     assert isinstance(body, list)
     doc, stmts = _split_docstring(body)
     return A.Module(module_name, file, doc, tuple(stmts), _comments(text, file))
+
+
+def _check_nesting(tree: Tree[Token], file: str) -> None:
+    """The dialect's nesting limit (compiler/deep.py), checked without recursion so that a program nested
+    past it gets a positioned error at its deepest construct."""
+    stack: list[tuple[Tree[Token], int]] = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_NESTING:
+            meta = node.meta
+            raise DialectError(A.Pos(file, getattr(meta, "line", 1), getattr(meta, "column", 1)),
+                               f"nested too deeply: more than {MAX_NESTING} levels of expressions and blocks")
+        for ch in node.children:
+            if isinstance(ch, Tree):
+                stack.append((ch, depth + 1))
 
 
 def _char_before(text: str, line: int, col: int) -> str:
@@ -412,13 +444,27 @@ class _Builder(Transformer[Token, object]):
     @v_args(meta=True)
     def _number(self, meta: Meta, c: list[Token]) -> A.Expr:
         text = str(c[0].value)
-        return A.IntLit(self._pos(meta), int(text.replace("_", ""), 0), text)
+        digits = text.replace("_", "")
+        # Every dialect integer is at most 64 bits wide; reject before int() (CPython refuses to convert
+        # more than 4 300 decimal digits) so a huge literal is a positioned error, not a traceback.
+        value = int(digits, 0) if len(digits) <= 80 else 1 << 64
+        if value >= 1 << 64:
+            raise DialectError(self._pos(meta), "integer literal does not fit 64 bits")
+        return A.IntLit(self._pos(meta), value, text)
 
     dec_number = hex_number = bin_number = _number
 
     def string(self, c: list[Token]) -> str:
-        val = pyast.literal_eval(str(c[0].value))
+        try:
+            val = pyast.literal_eval(str(c[0].value))
+        except (SyntaxError, ValueError) as e:  # a bad escape, such as "\x4"
+            raise DialectError(_tok_pos(self.file, c[0]), f"invalid string literal ({e.args[0]})") from None
         assert isinstance(val, str)
+        if "\0" in val:
+            # A C string ends at its first NUL: str_byte, kprint %s and panic messages would see less of it
+            # than CPython does.
+            raise DialectError(_tok_pos(self.file, c[0]), "a string literal cannot contain NUL (the C string "
+                                                          "would end there)")
         return val
 
     @v_args(meta=True)
@@ -450,8 +496,19 @@ class _Builder(Transformer[Token, object]):
         return A.ListExpr(self._pos(meta), tuple(x for x in c if x is not None))  # type: ignore[misc]
 
 
+def read_source(data: bytes, file: str) -> str:
+    """A dialect file's text: UTF-8 (as CPython reads a source file), or a positioned error at the first
+    byte that is not."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        col = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
+        raise DialectError(A.Pos(file, line, col), "source is not UTF-8 text") from None
+
+
 def parse_file(path: Path, file: str, module_name: str) -> A.Module:
-    return parse_module(path.read_text(), file, module_name)
+    return parse_module(read_source(path.read_bytes(), file), file, module_name)
 
 
 __all__ = ["parse_module", "parse_file", "Tree"]

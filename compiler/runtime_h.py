@@ -33,6 +33,10 @@ GNU_H = """\
 #define PYHV_UNREACHABLE() __builtin_unreachable()
 #define PYHV_OFFSETOF(T, f) __builtin_offsetof(T, f)
 #pragma GCC diagnostic ignored "-Waddress-of-packed-member"
+/* Comparisons a dialect program may legally write (x < 0 on an unsigned value, x == x): well defined in
+ * both worlds, so gcc's opinion of them must not fail the -Werror build (found by the program fuzzer). */
+#pragma GCC diagnostic ignored "-Wtype-limits"
+#pragma GCC diagnostic ignored "-Wtautological-compare"
 #endif
 #endif
 """
@@ -104,6 +108,18 @@ def rt_h() -> str:
         "static inline u64 pyhv_index(u64 i, u64 n, const u8 *file, u32 line) {",
         "    if (i >= n) panic_at(file, line, (const u8 *)\"array index out of range\");",
         "    return i;",
+        "}",
+        "/* struct_copy: the prelude copies the source bytes first, so overlapping views copy like memmove. */",
+        "static inline void pyhv_move(void *d, const void *s, u64 n) {",
+        "    unsigned char *db = (unsigned char *)d;",
+        "    const unsigned char *sb = (const unsigned char *)s;",
+        "    if ((uintptr_t)db <= (uintptr_t)sb) { for (u64 i = 0; i < n; i++) db[i] = sb[i]; }",
+        "    else { for (u64 i = n; i > 0; i--) db[i - 1] = sb[i - 1]; }",
+        "}",
+        "/* struct_at: a misaligned view panics, as under CPython (a misaligned pointer is undefined in C). */",
+        "static inline u64 pyhv_aligned(u64 a, u64 align, const u8 *file, u32 line) {",
+        "    if ((a & (align - 1)) != 0) panic_at(file, line, (const u8 *)\"misaligned struct_at\");",
+        "    return a;",
         "}",
         "static inline void pyhv_zero(void *p, u64 n) {",
         "    unsigned char *b = (unsigned char *)p;",

@@ -368,6 +368,10 @@ class Declarer:
                                                             "integer or a bool")
                 t.fields.append((fname, ft))
         if isinstance(t, StructT):
+            if not t.fields:
+                # C has no empty struct (GNU C gives it size 0, the prelude's layout 0 bytes too, and two
+                # locals of it may share an address): a struct holds at least one field.
+                raise DialectError(st.pos, f"struct {t.name} has no fields: a struct needs at least one")
             mod.structs.append(t)
         elif isinstance(t, OpsT):
             mod.ops.append(t)

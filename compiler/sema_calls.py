@@ -53,7 +53,7 @@ class CallChecker(ExprChecker):
             raise self.err(e.pos, f"{what} takes {len(params)} argument(s), got {len(e.args)}")
         for a, pt in zip(e.args, params):
             at = self.expr(a, pt)
-            self.adapt(a, at, pt, f" for an argument of {what}")
+            self.adapt_value(a, at, pt, f" for an argument of {what}")
 
     def call_func(self, e: A.Call, ft: FuncT) -> Type:
         sym = self.prog.refs.get(e.func)
@@ -106,7 +106,7 @@ class CallChecker(ExprChecker):
             lt = self.expr(e.args[0])
             rt = self.expr(e.args[1], lt if isinstance(lt, IntT) else None)
             if isinstance(lt, LitIntT):
-                lt = self.adapt(e.args[0], lt, rt)
+                lt = self.adapt_value(e.args[0], lt, rt, f" as the dividend of {name}()")
             elif isinstance(rt, LitIntT):
                 rt = self.adapt(e.args[1], rt, lt)
             if not isinstance(lt, IntT) or not lt.signed:
@@ -173,7 +173,7 @@ class CallChecker(ExprChecker):
                 continue
             pt: Type = STR if p.type == "str" else INT_TYPES[p.type]
             at = self.expr(a, pt)
-            self.adapt(a, at, pt, f" for '{p.name}' of {name}()")
+            self.adapt_value(a, at, pt, f" for '{p.name}' of {name}()")
         bad = I.validate_literals(row, lits)
         if bad is not None:
             lit_arg = next(a for a, p in zip(e.args, row.params) if p.literal)
@@ -233,7 +233,7 @@ class CallChecker(ExprChecker):
         self.nargs(e, n, m.name)
         for a in e.args[:-1]:
             at = self.expr(a, t)
-            self.adapt(a, at, t, f" for Atomic[{t}].{m.name}()")
+            self.adapt_value(a, at, t, f" for Atomic[{t}].{m.name}()")
         allowed = LOAD_ORDERS if m.name == "load" else STORE_ORDERS if m.name == "store" else ORDERS
         self.order_arg(e.args[-1], allowed, f"{m.name}()")
         if m.name == "store":

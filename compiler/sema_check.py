@@ -6,8 +6,10 @@ from __future__ import annotations
 import re
 
 from compiler import ast as A
+from compiler.deep import run_deep
 from compiler.diagnostics import DialectError
 from compiler.sema_calls import CallChecker
+from compiler.sema_flow import FlowChecker
 from compiler.sema import ConstInfo, Declarer, check_local_name, FuncInfo, ModInfo, Program, declare
 from compiler.sema_types import (
     BOOL, INT_TYPES, NORETURN, STR, U8, U32, U64, VOID, ArrayT, AtomicT, BoolT, FuncT, IntT, LitIntT,
@@ -24,6 +26,8 @@ class Checker(CallChecker):
         self.loops = 0
         self.stack_refs: set[str] = set()
         self.len_ok: set[A.Expr] = set()
+        self.plain_ints: set[A.Expr] = set()
+        self.stack_addrs: set[str] = set()  # locals holding an address inside this frame's stack storage
         # One C storage slot per `name = T()` local: where each is (re)bound, and which locals were assigned
         # a reference derived from which others (for the storage-reuse rule, check_storage_reuse).
         self.alloc_sites: dict[str, list[tuple[A.Pos, bool]]] = {}
@@ -72,7 +76,7 @@ class Checker(CallChecker):
             return
         t = self.expr(v)
         if want is not None:
-            t = self.adapt(v, t, want)
+            t = self.adapt_value(v, t, want, " as a typed constant")
         if isinstance(t, (IntT, LitIntT, BoolT, StrT)):
             c.type = t
             if isinstance(t, LitIntT):
@@ -97,7 +101,7 @@ class Checker(CallChecker):
                 if not isinstance(kt, FuncT) or kt != ftype:
                     raise self.err(k.value.pos, f"'{fname}' needs a function {ftype}, got {kt}")
             else:
-                self.adapt(k.value, kt, ftype, f" for field '{fname}'")
+                self.adapt_value(k.value, kt, ftype, f" for field '{fname}'")
         for extra in given.values():
             raise self.err(extra.pos, f"ops table {ops.name} has no field '{extra.name}'")
         return self.record(v, ops)
@@ -107,12 +111,14 @@ class Checker(CallChecker):
         self.fn = f
         self.loops = 0
         self.stack_refs = set()
+        self.stack_addrs = set()
         self.alloc_sites = {}
         self.ref_from = {}
         for name, t in f.params:
             f.locals[name] = t
         self.block(f.node.body)
         self.check_storage_reuse()
+        FlowChecker(self.prog, f).check()
         self.fn = None
 
     def check_storage_reuse(self) -> None:
@@ -180,6 +186,34 @@ class Checker(CallChecker):
         if isinstance(e, A.IfExp):
             return self.root_names(e.body) | self.root_names(e.orelse)
         return set()
+
+    def stack_addr(self, e: A.Expr) -> bool:
+        """e may hold an address inside this function's stack storage: addr_of(p) of a T()/Array() local
+        (or of a part of one), a local holding one, or arithmetic on either. Under CPython the storage
+        outlives the frame; in C the address dangles once the function returns."""
+        todo = [e]
+        while todo:
+            x = todo.pop()
+            if isinstance(x, A.Name) and x.id in self.stack_addrs:
+                return True
+            if isinstance(x, A.Call):
+                if isinstance(x.func, A.Name) and x.func.id == "addr_of" and x.args \
+                        and self.is_stack_ref(x.args[0]):
+                    return True
+                if isinstance(self.prog.types.get(x.func), TypeRef):  # a conversion u64(...)
+                    todo += list(x.args)
+            elif isinstance(x, (A.BinOp, A.BoolOp)):
+                todo += [x.left, x.right]
+            elif isinstance(x, A.UnaryOp):
+                todo.append(x.operand)
+            elif isinstance(x, A.IfExp):
+                todo += [x.body, x.orelse]
+        return False
+
+    def no_escape(self, e: A.Expr, how: str) -> None:
+        if self.stack_addr(e):
+            raise self.err(e.pos, f"the address of this function's stack storage cannot be {how}: it dangles "
+                                  "in C once the function returns (CPython keeps the storage alive)")
 
     def alloc_call(self, v: A.Expr) -> Type | None:
         """T() or Array(T, N) on the right of `name = ...`: stack storage."""
@@ -298,7 +332,8 @@ class Checker(CallChecker):
         if isinstance(ret, VoidT):
             raise self.err(st.value.pos, f"function returns {ret}; 'return' takes no value")
         t = self.expr(st.value, ret)
-        self.adapt(st.value, t, ret, " as return value")
+        self.adapt_value(st.value, t, ret, " as a return value")
+        self.no_escape(st.value, "returned")
         if isinstance(ret, StructT) and self.is_stack_ref(st.value):
             raise self.err(st.value.pos, "cannot return a reference to stack storage (T() of this function)")
 
@@ -325,12 +360,14 @@ class Checker(CallChecker):
             want = ann if ann is not None else f.locals.get(target.id)
             vt = self.expr(value, want)
             if want is not None:
-                vt = self.adapt(value, vt, want)
+                vt = self.adapt_value(value, vt, want, f" in local '{target.id}'")
             vt = self.need_typed(value, vt)
             if isinstance(vt, ArrayT):
                 raise self.err(value.pos, "arrays are not assignable (copy elements, or struct_copy a struct)")
             self.declare_local(target.id, vt, target.pos)
             self.record(target, vt)
+            if self.stack_addr(value):
+                self.stack_addrs.add(target.id)
             if isinstance(vt, StructT) and self.is_stack_ref(value):
                 self.stack_refs.add(target.id)
             if isinstance(vt, StructT):
@@ -340,7 +377,8 @@ class Checker(CallChecker):
             raise self.err(target.pos, "only a plain name can be annotated")
         lt = self.lvalue(target)
         vt = self.expr(value, lt)
-        self.adapt(value, vt, lt)
+        self.adapt_value(value, vt, lt, " as a stored value")
+        self.no_escape(value, "stored in a field or element")
 
     def lvalue(self, e: A.Expr) -> Type:
         if isinstance(e, A.Name):
@@ -452,7 +490,12 @@ def _no_recursion(prog: Program) -> None:
 
 
 def analyze(modules: list[A.Module]) -> Program:
-    """Declarations, body checks and whole-image rules over modules given in dependency order."""
+    """Declarations, body checks and whole-image rules over modules given in dependency order (with room
+    for the dialect's deepest nesting: compiler/deep.py)."""
+    return run_deep(lambda: _analyze(modules))
+
+
+def _analyze(modules: list[A.Module]) -> Program:
     shorts = [m.name.split(".")[-1] for m in modules]
     infos = [ModInfo(m.name, m, s if shorts.count(s) == 1 else m.name.replace(".", "_"))
              for m, s in zip(modules, shorts)]

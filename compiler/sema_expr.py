@@ -42,6 +42,7 @@ class ExprChecker:
     fn: FuncInfo | None
     stack_refs: set[str]
     len_ok: set[A.Expr]  # builtin len() calls in a place where its plain Python int cannot leak
+    plain_ints: set[A.Expr]  # typed by their context in C, but plain ints under CPython (see plain())
 
     def allow_len(self, e: A.Expr) -> None:
         """Builtin len(a) is a plain Python int under CPython (u64 in C): it may be converted (u32(len(a))), be
@@ -75,6 +76,25 @@ class ExprChecker:
                 return t
             raise self.err(e.pos, f"expected {target}{what}, got {t}")
         return t
+
+    def plain(self, e: A.Expr, t: Type) -> bool:
+        """e is a plain Python int under CPython: a literal, a Final literal constant, or an operator or
+        conditional expression over those only (the prelude converts such an int only where it meets a
+        fixed-width operand)."""
+        return isinstance(t, LitIntT) or e in self.plain_ints
+
+    def adapt_value(self, e: A.Expr, t: Type, target: Type, what: str = "") -> Type:
+        """adapt() where the value is kept as it is under CPython — stored in a local, field, element or
+        atomic, passed as an argument, returned, bound to a typed constant, or chosen by a conditional
+        expression next to a typed branch. A plain int there would not wrap like the C (`x: u8 = 255;
+        x += 1` is 256 under CPython), or is refused by the prelude at run time: a positioned error."""
+        if isinstance(target, IntT) and self.plain(e, t):
+            if isinstance(t, LitIntT):
+                raise self.err(e.pos, f"integer literal {t.value} is a plain int under CPython{what}, but {target} "
+                                      f"in C: write {target}({t.value})")
+            raise self.err(e.pos, f"an expression of literals only is a plain int under CPython{what}, but "
+                                  f"{target} in C: convert it, {target}(...)")
+        return self.adapt(e, t, target, what)
 
     def retype_literal(self, e: A.Expr, t: IntT) -> None:
         self.prog.types[e] = t
@@ -141,16 +161,17 @@ class ExprChecker:
                 raise self.err(e.test.pos, f"condition must be bool, not {c}")
             bt = self.expr(e.body, expected)
             ot = self.expr(e.orelse, expected)
-            if isinstance(bt, LitIntT) and isinstance(ot, LitIntT):
+            if self.plain(e.body, bt) and self.plain(e.orelse, ot):
                 if isinstance(expected, IntT):
                     self.adapt(e.body, bt, expected)
                     self.adapt(e.orelse, ot, expected)
+                    self.plain_ints.add(e)
                     return expected
                 raise self.err(e.pos, "both branches are literals: give one a type")
-            if isinstance(bt, LitIntT):
-                bt = self.adapt(e.body, bt, ot)
+            if self.plain(e.body, bt):
+                bt = self.adapt_value(e.body, bt, ot, " as a branch of a conditional expression")
             else:
-                ot = self.adapt(e.orelse, ot, bt)
+                ot = self.adapt_value(e.orelse, ot, bt, " as a branch of a conditional expression")
             if isinstance(bt, (StructT, ArrayT)):
                 raise self.err(e.pos, "conditional expressions choose between scalar values only")
             return bt
@@ -260,7 +281,9 @@ class ExprChecker:
             if isinstance(rt, LitIntT):
                 if rt.value < 0:
                     raise self.err(re.pos, "negative shift count")
-                self.prog.types[re] = U64 if rt.value < (1 << 64) else rt
+                if rt.value >= 1 << 64:
+                    raise self.err(re.pos, f"shift count {rt.value} does not fit 64 bits")
+                self.prog.types[re] = U64
             elif not isinstance(rt, IntT):
                 raise self.err(re.pos, f"a shift count must be an integer, not {rt}")
             return lt
@@ -272,10 +295,13 @@ class ExprChecker:
             if node is not None:
                 self.prog.folded[node] = v
             return LitIntT(v)
+        both_plain = self.plain(le, lt) and self.plain(re, rt)
         if isinstance(lt, LitIntT):
             lt = self.adapt(le, lt, rt)
         elif isinstance(rt, LitIntT):
             rt = self.adapt(re, rt, lt)
+        if both_plain and node is not None:
+            self.plain_ints.add(node)
         if isinstance(lt, BoolT) or isinstance(rt, BoolT):
             raise self.err(op_pos, f"'{op}' on bool is not dialect (use and/or/not)")
         if not isinstance(lt, IntT):
@@ -297,6 +323,8 @@ class ExprChecker:
             return LitIntT(v)
         if not isinstance(t, IntT):
             raise self.err(e.pos, f"unary '{e.op}' needs an integer, not {t}")
+        if e.operand in self.plain_ints:
+            self.plain_ints.add(e)
         return t
 
     def compare(self, e: A.Compare) -> Type:

@@ -227,6 +227,19 @@ def size_align(t: Type) -> tuple[int, int]:
     raise ValueError(f"type {t} has no layout")
 
 
+def _packed_field(s: StructT, name: str, t: Type, pos: A.Pos) -> None:
+    """A packed struct sits at any address, so a reference to a nested struct inside it may be misaligned:
+    C's `struct T *` promises T's alignment (undefined behaviour otherwise), the prelude's view does not care.
+    Nested structs (and arrays of them) must be packed too; atomics and locks need their alignment."""
+    elem = t.elem if isinstance(t, ArrayT) else t
+    if isinstance(elem, StructT) and not elem.packed:
+        raise DialectError(pos, f"field '{name}' of packed struct {s.name} is struct {elem.name}, which is not "
+                                "packed: a reference to it could be misaligned (declare it packed=True)")
+    if isinstance(elem, (AtomicT, SpinLockT)):
+        raise DialectError(pos, f"field '{name}': a packed struct cannot hold an atomic or a lock "
+                                "(they need their alignment)")
+
+
 def layout_struct(s: StructT) -> None:
     """C layout: each field at the next multiple of its alignment (1 if packed); size rounded to align."""
     if s.laid_out:
@@ -236,9 +249,10 @@ def layout_struct(s: StructT) -> None:
     s.busy = True
     off = 0
     align = 1
-    for name, t, _pos in s.fields:
+    for name, t, pos in s.fields:
         fs, fa = size_align(t)
         if s.packed:
+            _packed_field(s, name, t, pos)
             fa = 1
         off = (off + fa - 1) // fa * fa
         s.offsets[name] = off

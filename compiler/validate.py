@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from pycparser import c_ast, c_parser  # type: ignore[import-untyped]
 
+from compiler.deep import run_deep
 from compiler.diagnostics import DialectError
 from compiler.runtime_h import ATOMIC_ASM_CHECK
 
@@ -58,6 +59,11 @@ def _walk(node: object, in_intrinsics: bool, problems: list[str]) -> None:
 
 
 def check_c_file(c_file: Path, gen_dir: Path) -> object:
+    """pycparser and the walk recurse once per level of C nesting: room for the dialect's deepest."""
+    return run_deep(lambda: _check_c_file(c_file, gen_dir))
+
+
+def _check_c_file(c_file: Path, gen_dir: Path) -> object:
     text = preprocess(c_file, gen_dir)
     try:
         ast = c_parser.CParser().parse(text, str(c_file))

@@ -266,7 +266,8 @@ def kprint(fmt: str, *args: _Fixed | str) -> None:
             elif p.kind == "d":
                 calls.append(("printk_sdec", (i64(a),)))
             else:
-                calls.append(("printk_hex", (u64(a), u32(p.width))))
+                # %x prints the bits of the argument's own width, as the C does (i8(-1) is ff, not 16 f's).
+                calls.append(("printk_hex", (u64(a._v & type(a).MASK), u32(p.width))))
     _printer("printk_begin")()
     for name, call_args in calls:
         _printer(name)(*call_args)

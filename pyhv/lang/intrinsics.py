@@ -87,15 +87,25 @@ def _mmio_write(bits: int, insn: str, reg: str) -> Intrinsic:
         (f"{insn} {reg}0, [%1]",), getattr(hw, f"mmio_write{bits}"))
 
 
+def _aligned(name: str, bits: int) -> str:
+    """A misaligned normal-memory access panics, as the mock does (a misaligned pointer is undefined in C)."""
+    if bits == 8:
+        return ""
+    return (f'if ((addr & {bits // 8 - 1}u) != 0) panic_at((const uint8_t *)"{name}", 0, '
+            f'(const uint8_t *)"misaligned {bits // 8}-byte access"); ')
+
+
 def _mem_read(bits: int) -> Intrinsic:
     return Intrinsic(f"mem_read{bits}", (_ADDR,), f"u{bits}",
-                     f"return *(volatile {C_TYPES[f'u{bits}']} *)(uintptr_t)addr;", (),
+                     _aligned(f"mem_read{bits}", bits)
+                     + f"return *(volatile {C_TYPES[f'u{bits}']} *)(uintptr_t)addr;", (),
                      getattr(hw, f"mem_read{bits}"))
 
 
 def _mem_write(bits: int) -> Intrinsic:
     return Intrinsic(f"mem_write{bits}", (_ADDR, _p("v", f"u{bits}")), None,
-                     f"*(volatile {C_TYPES[f'u{bits}']} *)(uintptr_t)addr = v;", (),
+                     _aligned(f"mem_write{bits}", bits)
+                     + f"*(volatile {C_TYPES[f'u{bits}']} *)(uintptr_t)addr = v;", (),
                      getattr(hw, f"mem_write{bits}"))
 
 

@@ -103,6 +103,9 @@ class _Fixed:
     def __rxor__(self, other: int) -> Self:
         return self._make(self._other(other, "^") ^ self._v)
 
+    def __pos__(self) -> Self:
+        return self
+
     def __invert__(self) -> Self:
         return self._make(~self._v)
 

@@ -60,9 +60,9 @@ def test_struct_layout_matches_prelude(tmp_path: Path) -> None:
 def test_percpu_and_asm_offsets_generated(tmp_path: Path) -> None:
     compile_modules(GOLDEN_SRC, ["state"], tmp_path, max_cpus=2)
     offsets = (tmp_path / "asm_offsets.h").read_text()
-    assert "#define HEADER_SIZE 16" in offsets
+    assert "#define HEADER_SIZE 12" in offsets
     assert "#define PACKET_HDR 1" in offsets
-    assert "#define PERCPU_SIZE 40" in offsets
+    assert "#define PERCPU_SIZE 32" in offsets
     percpu = (tmp_path / "pyhv_percpu.h").read_text()
     assert "struct CpuLocal state__cpu;" in percpu
     assert "#define PYHV_MAX_CPUS 2" in percpu

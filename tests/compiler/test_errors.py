@@ -162,6 +162,102 @@ def f(n: u64) -> u32:
         t += 1
     return t + u32(array_len(buf) - 100)
 ''',
+    "assigned_on_every_path": '''
+from typing import NoReturn
+
+from pyhv.lang import Struct, panic, range, u32
+
+
+class Box(Struct):
+    x: u32
+
+
+def stop() -> NoReturn:
+    panic("stop")
+
+
+def f(c: bool, n: u32) -> u32:
+    if c:
+        x = u32(1)
+    elif n == 2:
+        x = u32(2)
+    else:
+        x = u32(3)
+    if n == 7:
+        y = u32(0)
+    else:
+        stop()
+    i = u32(0)
+    for i in range(n):
+        if i == 3:
+            break
+        t = i
+        t += 1
+        if t == 2:
+            continue
+    while True:
+        if n == 1:
+            z = x
+            break
+        if n == 9:
+            z = y
+            break
+        n += 1
+    b = Box()
+    b.x = x
+    assert z != 99
+    return x + y + z + i + b.x
+''',
+    "returns_on_every_path": '''
+from pyhv.lang import panic, range, u32
+
+
+def f(c: bool, n: u32) -> u32:
+    if c:
+        return n
+    elif n == 3:
+        return u32(1)
+    else:
+        panic("no")
+
+
+def g(n: u32) -> u32:
+    while True:
+        for i in range(n):
+            if i == 5:
+                return i
+        n += 1
+
+
+def h(n: u32) -> u32:
+    if n == 0:
+        return u32(0)
+    assert False
+''',
+    "stack_addresses_passed_down": '''
+from pyhv.lang import Array, Struct, addr_of, mem_read32, u8, u32, u64
+
+
+class Inner(Struct, packed=True):
+    a: u32
+
+
+class Outer(Struct, packed=True):
+    tag: u8
+    inner: Inner
+
+
+def _sum(addr: u64) -> u32:
+    return mem_read32(addr)
+
+
+def f() -> u32:
+    buf = Array(u8, 16)
+    o = Outer()
+    o.inner.a = u32(3)
+    a = addr_of(buf)
+    return _sum(a) + _sum(addr_of(buf) + 4) + o.inner.a
+''',
 }
 
 

@@ -39,7 +39,8 @@ def test_every_row_names_a_mock_with_the_same_parameters() -> None:
 
 @pytest.mark.skipif(shutil.which("aarch64-linux-gnu-gcc") is None, reason="no AArch64 gcc")
 def test_all_inline_rows_compile_for_aarch64(tmp_path: Path) -> None:
-    lines = ["#include <stdint.h>", PYHV_ASM_DEFINE]
+    lines = ["#include <stdint.h>", PYHV_ASM_DEFINE,
+             "void panic_at(const uint8_t *file, uint32_t line, const uint8_t *msg);"]  # pyhv_rt.h's
     lines += [c_function(row, examples(row)) for row in INTRINSICS if row.lowering == "inline"]
     lines.append("extern char pyhv_vectors[];")
     src = tmp_path / "intrinsics.c"
@@ -162,3 +163,10 @@ def test_kprint_checks_argument_count(printk: list[tuple[str, tuple[object, ...]
     with pytest.raises(TypeError):
         kprint("%u %u", u64(1))
     assert printk == []
+
+
+def test_kprint_hex_prints_the_argument_width(printk: list[tuple[str, tuple[object, ...]]]) -> None:
+    # The C casts a signed %x argument to the unsigned type of its own width: i8(-1) prints ff.
+    kprint("%x %x", i8(-1), i64(-2))
+    hexes = [a for n, a in printk if n == "printk_hex"]
+    assert hexes == [(u64(0xFF), u32(0)), (u64(0xFFFF_FFFF_FFFF_FFFE), u32(0))]

@@ -159,3 +159,7 @@ def test_repr_index_hash_and_format() -> None:
 def test_construction_rejects_non_integers() -> None:
     with pytest.raises(TypeError):
         u32("5")  # type: ignore[arg-type]
+
+
+def test_unary_plus_keeps_the_value_and_type() -> None:
+    assert +u32(7) == u32(7) and type(+i8(-3)) is i8 and +i8(-3) == i8(-3)

@@ -8,7 +8,7 @@ from pyhv.lang import (
 )
 
 
-class Header(Struct):
+class Header(Struct, packed=True):  # nested in the packed Packet: packed too
     magic: u32
     length: u64
 

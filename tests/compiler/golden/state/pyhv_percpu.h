@@ -7,7 +7,7 @@
 struct pyhv_percpu {
     struct CpuLocal state__cpu; /* state.py:50 */
 };
-_Static_assert(sizeof(struct pyhv_percpu) == 40, "PERCPU_SIZE");
+_Static_assert(sizeof(struct pyhv_percpu) == 32, "PERCPU_SIZE");
 extern struct pyhv_percpu pyhv_percpu[PYHV_MAX_CPUS];
 static inline struct pyhv_percpu *pyhv_this_cpu(void) {
     u64 v; PYHV_ASM("mrs %0, tpidr_el2" : "=r"(v)); return (struct pyhv_percpu *)(uintptr_t)v;

@@ -40,7 +40,7 @@ u64 state_count(struct Packet *p)
     s = &state__stats; /* state.py:61 */
     pyhv_spin_lock(&s->lock, ((const u8 *)"state.py"), 62); /* state.py:62 */
     s->packets = (s->packets + 1ULL); /* state.py:63 */
-    (*(&s->last) = *(&p->hdr)); /* state.py:64 */
+    pyhv_move((&s->last), (&p->hdr), sizeof(struct Header)); /* state.py:64 */
     pyhv_spin_unlock(&s->lock, ((const u8 *)"state.py"), 62);
     pyhv_atomic_fetch_add_u32(&s->ticks, ((u32)1U), PYHV_RELEASE); /* state.py:65 */
     (&pyhv_this_cpu()->state__cpu)->traps = ((&pyhv_this_cpu()->state__cpu)->traps + 1ULL); /* state.py:66 */
@@ -61,7 +61,7 @@ u64 state_local(void)
     pyhv_zero(buf, sizeof buf); /* state.py:74 */
     buf[7] = (u8)((u8)255U); /* state.py:75 */
     pyhv_zero(h, sizeof(struct Header)); /* state.py:76 */
-    view = (struct Header *)(uintptr_t)((u64)(uintptr_t)h); /* state.py:77 */
+    view = (struct Header *)(uintptr_t)pyhv_aligned(((u64)(uintptr_t)h), _Alignof(struct Header), ((const u8 *)"state.py"), 77); /* state.py:77 */
     return (view->length + ((u64)sizeof(struct Header))) + ((u64)buf[7]); /* state.py:78 */
 }
 

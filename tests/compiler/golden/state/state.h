@@ -10,20 +10,20 @@ struct CpuLocal;
 struct Header {
     u32 magic;
     u64 length;
-};
-_Static_assert(sizeof(struct Header) == 16, "layout of Header");
+} PYHV_PACKED;
+_Static_assert(sizeof(struct Header) == 12, "layout of Header");
 _Static_assert(PYHV_OFFSETOF(struct Header, magic) == 0, "offset of Header.magic");
-_Static_assert(PYHV_OFFSETOF(struct Header, length) == 8, "offset of Header.length");
+_Static_assert(PYHV_OFFSETOF(struct Header, length) == 4, "offset of Header.length");
 /* state.py:16 */
 struct Packet {
     u8 kind;
     struct Header hdr;
     u8 payload[16];
 } PYHV_PACKED;
-_Static_assert(sizeof(struct Packet) == 33, "layout of Packet");
+_Static_assert(sizeof(struct Packet) == 29, "layout of Packet");
 _Static_assert(PYHV_OFFSETOF(struct Packet, kind) == 0, "offset of Packet.kind");
 _Static_assert(PYHV_OFFSETOF(struct Packet, hdr) == 1, "offset of Packet.hdr");
-_Static_assert(PYHV_OFFSETOF(struct Packet, payload) == 17, "offset of Packet.payload");
+_Static_assert(PYHV_OFFSETOF(struct Packet, payload) == 13, "offset of Packet.payload");
 /* state.py:22 */
 struct Stats {
     struct pyhv_spinlock lock;
@@ -31,17 +31,17 @@ struct Stats {
     u32 ticks;
     struct Header last;
 };
-_Static_assert(sizeof(struct Stats) == 40, "layout of Stats");
+_Static_assert(sizeof(struct Stats) == 32, "layout of Stats");
 _Static_assert(PYHV_OFFSETOF(struct Stats, lock) == 0, "offset of Stats.lock");
 _Static_assert(PYHV_OFFSETOF(struct Stats, packets) == 8, "offset of Stats.packets");
 _Static_assert(PYHV_OFFSETOF(struct Stats, ticks) == 16, "offset of Stats.ticks");
-_Static_assert(PYHV_OFFSETOF(struct Stats, last) == 24, "offset of Stats.last");
+_Static_assert(PYHV_OFFSETOF(struct Stats, last) == 20, "offset of Stats.last");
 /* state.py:29 */
 struct CpuLocal {
     u64 traps;
     struct Header scratch[2];
 };
-_Static_assert(sizeof(struct CpuLocal) == 40, "layout of CpuLocal");
+_Static_assert(sizeof(struct CpuLocal) == 32, "layout of CpuLocal");
 _Static_assert(PYHV_OFFSETOF(struct CpuLocal, traps) == 0, "offset of CpuLocal.traps");
 _Static_assert(PYHV_OFFSETOF(struct CpuLocal, scratch) == 8, "offset of CpuLocal.scratch");
 /* state.py:34 */
