@@ -57,7 +57,8 @@ def _boot(image: BuildResult, tmp_path: Path, nodes: int, cpus: int, tests: str,
                              node0_args=node0, bootargs="pyhv.vm=1")
     result = run_cluster(TARGET, out, nodes, options)
     console = result.nodes[0].output
-    logs = [(out / "node0.pyhv.log").read_text(errors="replace")] + [n.output for n in result.nodes[1:]]
+    # node 0's pyhv log starts on the console (until the guest takes it over) and goes on in node0.pyhv.log
+    logs = [console + (out / "node0.pyhv.log").read_text(errors="replace")] + [n.output for n in result.nodes[1:]]
     assert not result.timed_out and result.ok, \
         [(n.index, n.exit_status, n.timed_out) for n in result.nodes] + [console[-3000:]] + [t[-2000:] for t in logs]
     return result, console, logs
