@@ -59,13 +59,18 @@ def _wake_sleepers(st: ServiceState) -> None:
             _ops.get().wake_cpu(i)
 
 
+def service_next_deadline() -> u64:
+    # The earliest counter value at which the cluster or the node's own timers (ServiceOps.next_deadline:
+    # the DSM's holds) have work; all ones: none.
+    deadline = cluster_next_deadline()
+    own = _ops.get().next_deadline()
+    return own if own < deadline else deadline
+
+
 def _arm_cluster_timer() -> None:
     # CPU 0 only: its EL2 timer fires at the next cluster deadline (capped at idle_max_us), in the guest too.
     now = timer_now()
-    deadline = cluster_next_deadline()
-    own = _ops.get().next_deadline()
-    if own < deadline:
-        deadline = own
+    deadline = service_next_deadline()
     limit = now + ticks_from_us(cluster_cfg().idle_max_us)
     if deadline > limit:
         deadline = limit

@@ -21,9 +21,7 @@ from pyhv.lang import Array, addr_of, i32, kprint, range, struct_at, u8, u16, u3
 
 from pyhv.arch.timer import timer_now
 from pyhv.cluster.requests import Reply
-from pyhv.cluster.service import (
-    service_poll, service_request, service_wait_mark, service_wait_reply, service_wait_sleep, service_wait_unmark,
-)
+from pyhv.cluster.service import service_request, service_wait_mark, service_wait_once, service_wait_reply
 from pyhv.cluster.servicelock import service_cpu, service_state
 from pyhv.cluster.table import cluster_cfg, cluster_my_node, ticks_from_us
 from pyhv.cluster.transport import TRANSPORT_OK
@@ -166,10 +164,7 @@ def remote_power_all(kind: u32, vcpu: u32) -> None:
     deadline = timer_now() + ticks_from_us(_linger_us())
     while timer_now() < deadline:
         service_wait_mark()
-        if service_poll() == 0:
-            service_wait_sleep()        # the wake SGI, or CPU 0's cluster timer (armed by its polls)
-        else:
-            service_wait_unmark()
+        service_wait_once()             # the wake SGI, or CPU 0's cluster timer (armed by its polls)
     with service_state().lock:
         service_cpu().inside = True
         remote_phys().power_off()

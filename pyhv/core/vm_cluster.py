@@ -21,14 +21,14 @@ from typing import Final
 
 from pyhv.lang import Static, Struct, addr_of, irq_wait, kprint, range, symbol_addr, u8, u16, u32, u64
 
-from pyhv.arch.gic import gic_send_sgi, gic_version
+from pyhv.arch.gic import gic_version
 from pyhv.arch.stage2 import stage2_init, stage2_install, stage2_map_range, stage2_pool_pages_for
 from pyhv.arch.stage2_desc import S2_RWX
 from pyhv.arch.timer import TIMER_HYP_PPI, timer_arm_ticks, timer_freq_hz, timer_now
 from pyhv.arch.traps import DeviceIrqOps, trap_set_device_irq_ops
 from pyhv.cluster.bootargs import bootarg_u32
-from pyhv.cluster.node import cluster_next_deadline, cluster_send_wait, cluster_step
-from pyhv.cluster.service import ServiceOps, service_irq, service_poll, service_set_ops
+from pyhv.cluster.node import cluster_send_wait, cluster_step
+from pyhv.cluster.service import ServiceOps, service_irq, service_next_deadline, service_poll, service_set_ops
 from pyhv.cluster.servicelock import service_start
 from pyhv.cluster.table import cluster_my_node, cluster_table
 from pyhv.cluster.transport import PEER_LOST, transport_peer_state
@@ -42,13 +42,13 @@ from pyhv.core.power import power_off
 from pyhv.core.remote import POWER_MSG_BYTES, REMOTE_POWER_OFF, PowerMsg, remote_gic_kick, remote_service
 from pyhv.core.remote_call import remote_vm_init
 from pyhv.core.remote_map import RemotePhysOps
-from pyhv.core.vcpu import VCPU_KICK_SGI, vcpu_run
+from pyhv.core.vcpu import vcpu_run
 from pyhv.core.vm import vm_activate, vm_find_payload, vm_load_guest, vm_parse_payload, vm_place_guest, \
     vm_secondary_main, vm_set_bootargs, vm_stage2_pool_pages
 from pyhv.core.vm_devices import (
     VM_ERR_CONFIG, VM_ERR_MEMORY, VM_ERR_PAYLOAD, VM_OK, VM_UART_OPS, vm_log_console, vm_setup_devices,
 )
-from pyhv.core.vm_dsm import VM_DSM_FAULT_OPS, VM_DSM_OPS, vm_dsm_set_trace
+from pyhv.core.vm_dsm import VM_DSM_FAULT_OPS, VM_DSM_OPS, vm_dsm_kick_cpu, vm_dsm_set_trace
 from pyhv.core.vm_stats import vm_cluster_print_progress, vm_cluster_print_stats
 from pyhv.core.vmconfig import VM_RAM_BASE, VMCFG_OK
 from pyhv.core.vmconfig_cluster import vmconfig_cluster, vmconfig_guest_ram_bytes
@@ -112,11 +112,6 @@ def vm_cluster_home_bytes() -> u64:
 
 # --- the cluster service on this node --------------------------------------------------------------------
 
-def _wake_cpu(cpu: u32) -> None:
-    if cpu < hostinfo().ncpus:
-        gic_send_sgi(hostinfo().cpus[cpu].mpidr, VCPU_KICK_SGI)
-
-
 def _wfe_sleep() -> None:
     # A trapped WFE: sleep until any interrupt, at most WFE_SLEEP_US (the guest's own event stream is
     # 100 us). CPU 0's EL2 timer is also the cluster timer: never later than the next cluster deadline (the
@@ -124,10 +119,7 @@ def _wfe_sleep() -> None:
     now = timer_now()
     deadline = now + timer_freq_hz() * WFE_SLEEP_US // 1000000
     if vm_cpu_index() == 0:
-        nd = cluster_next_deadline()
-        if nd < deadline:
-            deadline = nd
-        nd = dsm_hold_deadline()
+        nd = service_next_deadline()
         if nd < deadline:
             deadline = nd
     timer_arm_ticks(deadline - now if deadline > now else u64(1))
@@ -146,7 +138,7 @@ def _after_poll() -> None:
         vm_cluster_print_progress()
 
 
-VM_SERVICE_OPS: Final = ServiceOps(this_cpu=vm_cpu_index, wake_cpu=_wake_cpu, after_poll=_after_poll,
+VM_SERVICE_OPS: Final = ServiceOps(this_cpu=vm_cpu_index, wake_cpu=vm_dsm_kick_cpu, after_poll=_after_poll,
                                    next_deadline=dsm_hold_deadline)
 
 

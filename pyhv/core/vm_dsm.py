@@ -85,21 +85,19 @@ def _dsm_monitor_clear(ipa: u64) -> None:
     # the local monitor), so an STXR paired with an LDXR from before fails. This CPU returns through ERET
     # anyway. The kick is sent now, when the page goes; it can be mapped again only after a network round
     # trip, far longer than the SGI's delivery.
-    info = hostinfo()
-    me = vm_cpu_index()
-    for c in range(u32(0), info.ncpus):
-        if c != me:
-            gic_send_sgi(info.cpus[c].mpidr, VCPU_KICK_SGI)
+    for c in range(u32(0), hostinfo().ncpus):
+        vm_dsm_kick_cpu(c)
 
 
-def _dsm_wake(vcpu: u32) -> None:
-    # Local vCPU index `vcpu` (= its CPU) had its fault served: end that CPU's sleep.
-    if vcpu != vm_cpu_index() and vcpu < hostinfo().ncpus:
-        gic_send_sgi(hostinfo().cpus[vcpu].mpidr, VCPU_KICK_SGI)
+def vm_dsm_kick_cpu(cpu: u32) -> None:
+    # The kick SGI to CPU `cpu` of this node (not to ourselves): it leaves the guest or its irq_wait(). The
+    # DSM's wake (a local vCPU's index is its CPU's) and the cluster service's wake both use it.
+    if cpu != vm_cpu_index() and cpu < hostinfo().ncpus:
+        gic_send_sgi(hostinfo().cpus[cpu].mpidr, VCPU_KICK_SGI)
 
 
 VM_DSM_OPS: Final = DsmOps(map=_dsm_map, unmap=_dsm_unmap, protect=_dsm_protect, monitor_clear=_dsm_monitor_clear,
-                           wake=_dsm_wake)
+                           wake=vm_dsm_kick_cpu)
 
 
 def _access(kind: u32) -> u32:
