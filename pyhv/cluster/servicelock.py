@@ -17,6 +17,9 @@ class ServiceState(Struct):
     lock: SpinLock
     active: bool            # set once the VM runs: the NIC interrupt and CPU 0's EL2 timer poll
     sleepers: Atomic[u32]   # bit i: CPU i sleeps in service_wait_sleep and wants a wake-up
+    poller: Atomic[u32]     # 1 while a CPU runs service_poll's rounds (the others leave the polling to it)
+    poll_wanted: Atomic[u32]    # 1: a poll was asked for since the poller's last round began
+    poll_skips: Atomic[u32]     # polls left to the CPU that was polling already
     polls: u64              # polls run (from waits and interrupts)
     irq_polls: u64          # polls run from CPU 0's interrupt path
     wakes: u64              # wake SGIs sent

@@ -48,7 +48,7 @@ from pyhv.core.vm import vm_activate, vm_find_payload, vm_load_guest, vm_parse_p
 from pyhv.core.vm_devices import (
     VM_ERR_CONFIG, VM_ERR_MEMORY, VM_ERR_PAYLOAD, VM_OK, VM_UART_OPS, vm_log_console, vm_setup_devices,
 )
-from pyhv.core.vm_dsm import VM_DSM_FAULT_OPS, VM_DSM_OPS, vm_dsm_kick_cpu, vm_dsm_set_trace
+from pyhv.core.vm_dsm import FAULT_SPIN_US, VM_DSM_FAULT_OPS, VM_DSM_OPS, vm_dsm_kick_cpu, vm_dsm_set_trace
 from pyhv.core.vm_stats import vm_cluster_print_progress, vm_cluster_print_stats
 from pyhv.core.vmconfig import VM_RAM_BASE, VMCFG_OK
 from pyhv.core.vmconfig_cluster import vmconfig_cluster, vmconfig_guest_ram_bytes
@@ -330,7 +330,7 @@ def vm_cluster_activate() -> None:
     vc = _vc.get()
     vc.stats_ticks = u64(bootarg_u32("pyhv.vm_stats_s", u32(0))) * timer_freq_hz()
     vc.stats_next = timer_now() + vc.stats_ticks
-    vm_dsm_set_trace(bootarg_u32("pyhv.dsm_trace", u32(0)))
+    vm_dsm_set_trace(bootarg_u32("pyhv.dsm_trace", u32(0)), bootarg_u32("pyhv.fault_spin_us", FAULT_SPIN_US))
     vm_activate()
     service_start()
     trap_set_device_irq_ops(VM_CLUSTER_IRQ_OPS)

@@ -7,7 +7,7 @@
 
 from typing import Final
 
-from pyhv.lang import Static, Struct, dc_op, dsb, kprint, range, u32, u64
+from pyhv.lang import SEQ_CST, Atomic, Static, Struct, dc_op, dsb, kprint, range, u32, u64
 
 from pyhv.arch.abort import ABORT_KIND_EXEC, ABORT_KIND_WALK, ABORT_KIND_WRITE
 from pyhv.arch.gic import gic_send_sgi
@@ -29,20 +29,24 @@ from pyhv.dsm.types import (
 
 CACHE_LINE_BYTES: Final = u64(64)
 WARN_BURST: Final = u32(10)
-FAULT_SPIN_US: Final = u64(200)         # a faulting vCPU polls this long before it sleeps
+FAULT_SPIN_US: Final = u32(200)         # default of pyhv.fault_spin_us: a faulting vCPU polls this long, then sleeps
+SERVED_CHECK_EVERY: Final = u32(16)     # wait rounds between reads of the fault's state under the lock
 
 
 class VmDsm(Struct):
     trace_every: u32        # pyhv.dsm_trace=K: print every K-th fault that had to wait (0: none)
     trace_count: u32
     lost_warn: RateLimit
+    spin_us: u32            # pyhv.fault_spin_us (default FAULT_SPIN_US)
+    served: Atomic[u32]     # bit v: local vCPU v's fault was served (set by the DSM's wake, under the lock)
 
 
 _vd: Final = Static(VmDsm)
 
 
-def vm_dsm_set_trace(every: u32) -> None:
+def vm_dsm_set_trace(every: u32, spin_us: u32) -> None:
     _vd.get().trace_every = every
+    _vd.get().spin_us = spin_us
 
 
 def _s2_perm(perm: u32) -> u32:
@@ -96,8 +100,25 @@ def vm_dsm_kick_cpu(cpu: u32) -> None:
         gic_send_sgi(hostinfo().cpus[cpu].mpidr, VCPU_KICK_SGI)
 
 
+def _set_served(vcpu: u32, on: bool) -> None:
+    # ARMv8.0 has no atomic OR: a compare-and-swap loop over the mask.
+    vd = _vd.get()
+    bit = u32(1) << vcpu
+    while True:
+        old = vd.served.load(SEQ_CST)
+        new = (old | bit) if on else (old & ~bit)
+        if vd.served.cas(old, new, SEQ_CST):
+            return
+
+
+def _dsm_wake(vcpu: u32) -> None:
+    # The DSM served local vCPU `vcpu`'s fault: its waiting CPU sees the bit without the lock, then the kick.
+    _set_served(vcpu, True)
+    vm_dsm_kick_cpu(vcpu)
+
+
 VM_DSM_OPS: Final = DsmOps(map=_dsm_map, unmap=_dsm_unmap, protect=_dsm_protect, monitor_clear=_dsm_monitor_clear,
-                           wake=vm_dsm_kick_cpu)
+                           wake=_dsm_wake)
 
 
 def _access(kind: u32) -> u32:
@@ -124,16 +145,26 @@ def _fault(vcpu: u32, ipa: u64, kind: u32) -> u32:
     if r == DSM_PENDING and vc.trace_every != 0:
         vc.trace_count += 1
         trace = vc.trace_count % vc.trace_every == 0
-    # Spin, then sleep: for the first FAULT_SPIN_US the CPU polls the NIC itself (an answer is usually that
-    # close: no interrupt and no wake-up of another CPU on the way), then it sleeps between polls.
-    spin_until = timer_now() + timer_freq_hz() * FAULT_SPIN_US // 1000000
+    # Spin, then sleep: for the first pyhv.fault_spin_us the CPU polls the NIC itself (an answer is usually that
+    # close: no interrupt and no wake-up of another CPU on the way), then it sleeps between polls. Whether
+    # the fault was served is read from `served` without the lock (the lock is taken once, to collect the
+    # result), so waiting CPUs do not queue on the lock behind the one that polls; every SERVED_CHECK_EVERY
+    # rounds the fault's state itself is read under the lock as well.
+    spin_until = timer_now() + timer_freq_hz() * u64(vc.spin_us) // 1000000
+    rounds = u32(0)
+    bit = u32(1) << local
     while r == DSM_PENDING:
         service_wait_mark()
-        with service_state().lock:
-            service_cpu().inside = True
-            if not dsm_fault_pending(local):
-                r = dsm_fault_wait(local)       # collects the result (the wait is over)
-            service_cpu().inside = False
+        rounds += 1
+        served = (vc.served.load(SEQ_CST) & bit) != 0
+        if served or rounds % SERVED_CHECK_EVERY == 0:
+            if served:
+                _set_served(local, False)   # before the check: a wake after it sets the bit again
+            with service_state().lock:
+                service_cpu().inside = True
+                if not dsm_fault_pending(local):
+                    r = dsm_fault_wait(local)       # collects the result (the wait is over)
+                service_cpu().inside = False
         if r != DSM_PENDING:
             service_wait_unmark()
         elif timer_now() < spin_until:
@@ -141,6 +172,7 @@ def _fault(vcpu: u32, ipa: u64, kind: u32) -> u32:
             service_poll()
         else:
             service_wait_once()
+    _set_served(local, False)
     if trace:
         kprint("dsm: trace vcpu %u ipa 0x%x kind %u waited %u us\n", vcpu, ipa, kind,
                u32((timer_now() - start) * 1000000 // timer_freq_hz()))

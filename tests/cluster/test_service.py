@@ -138,3 +138,53 @@ def test_every_poll_runs_the_after_poll_hook_under_the_lock(node: Node) -> None:
     node.frames.append(b"\x00" * 64)
     service_poll()
     assert held == [True, True]
+
+
+def test_a_poll_asked_for_while_another_cpu_polls_is_left_to_that_cpu_and_not_lost(node: Node) -> None:
+    # CPU 1 asks for a poll while CPU 0 runs one: CPU 1 returns at once, without the lock or the NIC, and
+    # CPU 0 runs one more round for it (the frame that arrived meanwhile is handled before CPU 0 returns).
+    asked: list[int] = []
+
+    def cpu1_polls() -> None:
+        if asked:
+            return
+        node.frames.append(b"\x00" * 64)
+        with node.machine.on_cpu(node.node, 1):
+            asked.append(int(service_poll()))
+            assert "cnthp_ctl_el2" not in node.node.cpus[1].sysregs
+
+    node.on_poll.append(cpu1_polls)
+    assert service_poll() == 1
+    assert asked == [0]
+    assert len(node.after_polls) == 2                     # two rounds: its own and the one CPU 1 asked for
+    assert int(service_state().poll_skips.load(SEQ_CST)) == 1
+    assert int(wire_stats().rx_frames) == 1
+    assert int(service_state().poller.load(SEQ_CST)) == 0
+
+
+def test_cpu0_that_leaves_its_poll_to_another_cpu_rearms_its_timer(node: Node) -> None:
+    # CPU 0's own poll would re-arm its cluster timer; when another CPU polls instead, CPU 0 arms it soon.
+    skipped: list[int] = []
+
+    def cpu0_polls() -> None:
+        if skipped:
+            return
+        with node.machine.on_cpu(node.node, 0):
+            skipped.append(int(service_poll()))
+
+    node.on_poll.append(cpu0_polls)
+    with node.machine.on_cpu(node.node, 1):
+        service_poll()
+    assert skipped == [0]
+    assert node.node.cpus[0].sysregs.get("cnthp_ctl_el2") == int(CNTHP_CTL_ENABLE)
+    assert int(service_state().poll_skips.load(SEQ_CST)) == 1
+    assert len(node.after_polls) == 2
+
+
+def test_polls_one_after_the_other_each_run_their_own_round(node: Node) -> None:
+    service_poll()
+    with node.machine.on_cpu(node.node, 1):
+        service_poll()
+    service_poll()
+    assert len(node.after_polls) == 3
+    assert int(service_state().poll_skips.load(SEQ_CST)) == 0
