@@ -99,6 +99,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     tcg: tuple[str, ...] = ("-accel", "tcg,thread=single") if args.single_thread else ()
     if args.nodes > 1:
         return _run_cluster(args, target, out_dir, tcg, extra)
+    if args.profile is not None:
+        raise CliError("--profile samples the nodes of a cluster run: use it with --nodes 2 or more")
     extra += tcg
     mem = _guest_mem(args, target, out_dir) if args.kernel is not None and args.mem is not None else args.mem
     # With a guest, this process's stdin is the guest console's input (the emulated PL011's receiver).
@@ -111,6 +113,23 @@ def cmd_run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 124
     return result.exit_status
+
+
+def cmd_prof(args: argparse.Namespace) -> int:
+    from pyhv.host.profile import Symbols, elf_symbols, load_profiles, report
+
+    out_dir = BUILD_ROOT / _target_dir(args.target).name
+    profiles = load_profiles(out_dir)
+    if not profiles:
+        raise CliError(f"no profile in {out_dir}: run `pyhv run {args.target} --nodes N --profile 0.25 ...` first")
+    elf = out_dir / "pyhv.elf"
+    hv = elf_symbols(elf) if elf.is_file() else None
+    kallsyms = Path(args.kallsyms) if args.kallsyms else BUILD_ROOT / "guest" / "kallsyms"
+    if args.kallsyms and not kallsyms.is_file():
+        raise CliError(f"{kallsyms} not found")
+    guest = Symbols(kallsyms.read_text()) if kallsyms.is_file() else None
+    sys.stdout.write(report(profiles, hv, guest, args.since, args.top))
+    return 0
 
 
 def _guest_mem(args: argparse.Namespace, target: Path, out_dir: Path) -> str:
@@ -150,7 +169,7 @@ def _run_cluster(args: argparse.Namespace, target: Path, out_dir: Path, extra: t
                              start_delays=delays, faults=faults, pcap=args.pcap, echo=True, extra_args=extra,
                              progress=_progress, node0_args=guest, stdin_node0=bool(guest),
                              mtu=args.mtu if args.mtu is not None else (9000 if guest else None),
-                             bootargs="pyhv.vm=1" if guest else "")
+                             bootargs="pyhv.vm=1" if guest else "", profile_s=args.profile)
     result = run_cluster(target, out_dir, args.nodes, options)
     _progress(f"switch stats in {out_dir / 'switch.json'}" + (f", capture {result.pcap_path}" if args.pcap else ""))
     logs = [n.output for n in result.nodes]
@@ -189,6 +208,18 @@ def cmd_check(args: argparse.Namespace) -> int:
     modules = dialect_modules()
     _progress(f"dialect checker on {len(modules)} modules")
     return compiler_main(["check", "--root", str(REPO_ROOT), *modules])
+
+
+def cmd_guest_kallsyms(args: argparse.Namespace) -> int:
+    from pyhv.host.guest_kallsyms import KallsymsError, guest_kallsyms
+
+    _progress("booting the guest kernel once on bare QEMU (nokaslr) to read /proc/kallsyms")
+    try:
+        path, count = guest_kallsyms(BUILD_ROOT / "guest")
+    except KallsymsError as err:
+        raise CliError(str(err)) from err
+    print(f"kallsyms: {path} ({count} text symbols; profile guests booted with nokaslr)")
+    return 0
 
 
 def cmd_guest_build(args: argparse.Namespace) -> int:
@@ -281,10 +312,22 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--mtu", type=int, default=None,
                      help="the cluster NICs' MTU (virtio-net host_mtu); default 9000 (one guest page per frame) "
                           "with --kernel, else QEMU's 1500")
+    run.add_argument("--profile", type=float, default=None, metavar="S",
+                     help="sample every node's CPUs every S seconds into build/<target>/profile<i>.txt "
+                          "(report: pyhv prof)")
     from pyhv.host.switch_main import add_fault_arguments
 
     add_fault_arguments(run, "switch-")
     run.set_defaults(func=cmd_run)
+
+    prof = sub.add_parser("prof", help="where the CPUs of a `pyhv run --profile` spent their time")
+    prof.add_argument("target", help="target directory whose build/<target>/profile*.txt to read")
+    prof.add_argument("--kallsyms", default=None,
+                      help="the guest's symbols (default: build/guest/kallsyms from `pyhv guest kallsyms`, if "
+                           "there; the profiled guest must boot with nokaslr)")
+    prof.add_argument("--since", type=float, default=0.0, help="only samples from this many seconds on")
+    prof.add_argument("--top", type=int, default=15, help="functions listed per node")
+    prof.set_defaults(func=cmd_prof)
 
     check = sub.add_parser("check", help="mypy --strict plus the dialect checker")
     check.add_argument("--no-mypy", action="store_true", help="only run the dialect checker")
@@ -293,6 +336,9 @@ def _parser() -> argparse.ArgumentParser:
     guest_sub = guest.add_subparsers(dest="guest_command", required=True)
     guest_build = guest_sub.add_parser("build", help="build the default Linux guest under build/guest/")
     guest_build.set_defaults(func=cmd_guest_build)
+    guest_kallsyms = guest_sub.add_parser("kallsyms", help="the guest kernel's symbols for `pyhv prof` "
+                                                           "-> build/guest/kallsyms")
+    guest_kallsyms.set_defaults(func=cmd_guest_kallsyms)
     sub.add_parser("sim", help="deterministic cluster simulation campaign (pyhv sim --help)")
     sub.add_parser("hostile", help="directed hostile-frame campaign against one node (pyhv hostile --help)")
 

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from pyhv.host.boards import load_board
+from pyhv.host.profile import Sampler, monitor_args, monitor_socket_path
 from pyhv.host.qemu import RunOptions, image_path, qemu_command
 from pyhv.host.switch import Switch, node_socket_path, switch_socket_path
 from pyhv.host.switch_faults import FaultConfig
@@ -59,6 +60,7 @@ class ClusterOptions:
     restart_after_s: float | None = None      # boot a killed node again (same MAC and port) this much later
     node0_args: tuple[str, ...] = ()          # QEMU arguments for node 0 only (the guest payload, its log UART)
     stdin_node0: bool = False                 # node 0 reads this process's stdin (the guest's console input)
+    profile_s: float | None = None            # sample every node's CPUs this often into OUT/profile<i>.txt
 
 
 @dataclass
@@ -215,13 +217,18 @@ def run_cluster(target_dir: Path, out_dir: Path, nodes: int, options: ClusterOpt
     switch = Switch(nodes, sock_dir, options.faults, pcap_path, options.cluster, stats_path=out_dir / "switch.json")
     started = time.monotonic()
     runners: list[_Node] = []
+    samplers: list[Sampler] = []
+    if options.profile_s is not None:
+        for stale in out_dir.glob("profile*.txt"):
+            stale.unlink()
     try:
         switch.start()
         for i in range(nodes):
             base = RunOptions(gic_version=options.gic_version, cpus=options.cpus, mem=options.mem,
                               extra_args=node_qemu_args(sock_dir, i, options.cluster, nodes, bootargs,
                                                         options.mtu) + options.extra_args
-                              + (options.node0_args if i == 0 else ()))
+                              + (options.node0_args if i == 0 else ())
+                              + (monitor_args(sock_dir, i) if options.profile_s is not None else ()))
             result = NodeResult(i, node_role(i), node_mac(i), qemu_command(board, out_dir, base),
                                 out_dir / f"node{i}.log")
             runners.append(_Node(result, options.echo and i == 0, options.stdin_node0 and i == 0))
@@ -239,6 +246,11 @@ def run_cluster(target_dir: Path, out_dir: Path, nodes: int, options: ClusterOpt
                 node.start()
                 say(f"node {node.result.index} ({node.result.role}, {node.result.mac}) started, "
                     f"log {node.result.log_path}")
+                if options.profile_s is not None:
+                    index = node.result.index
+                    samplers.append(Sampler(index, monitor_socket_path(sock_dir, index),
+                                            out_dir / f"profile{index}.txt", options.profile_s))
+                    samplers[-1].start()
                 next_start += 1
             for node in runners:
                 if node.proc is not None and node.result.exit_status is None and node.poll():
@@ -291,6 +303,8 @@ def run_cluster(target_dir: Path, out_dir: Path, nodes: int, options: ClusterOpt
                 break
             time.sleep(0.02)
     finally:
+        for sampler in samplers:
+            sampler.stop()
         for node in runners:
             node.kill()
         switch.stop()
