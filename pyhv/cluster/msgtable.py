@@ -4,7 +4,8 @@
 # Handlers run from the receive path: they may send, never wait.
 #
 # Rows 12..23 are the DSM (docs/dsm.md; handlers in pyhv/dsm/home.py and local.py). Row 31 is the VM's start barrier
-# (pyhv/core/vmready.py). Rows 24..30 are the cross-node VM (docs/cluster-vm.md); their handlers live in pyhv/core/remote.py and
+# (pyhv/core/vmready.py), row 32 the moving console UART (pyhv/core/remote_uart.py). Rows 24..30 are the
+# cross-node VM (docs/cluster-vm.md); their handlers live in pyhv/core/remote.py and
 # pyhv/vdev/vgic_remote.py, which is why this table (alone in pyhv/cluster) imports dsm, core and vdev. A request
 # and its reply share a row: min_len is the shorter of the two (the handler checks the request's length).
 
@@ -24,7 +25,7 @@ from pyhv.cluster.wire import (
     KIND_CONTROL, KIND_DATAGRAM, KIND_RELIABLE, MSG_ACK, MSG_ANNOUNCE, MSG_BOOT, MSG_CLOCK_PROBE,
     MSG_CLOCK_REPLY, MSG_ECHO, MSG_GICD_CTLR, MSG_JOIN, MSG_KEEPALIVE, MSG_KICK, MSG_MARKER, MSG_MMIO,
     MSG_POWER, MSG_PSCI, MSG_SETUP_DONE, MSG_SGI, MSG_SPI, MSG_CLUSTER_TABLE, MSG_TYPES, MSG_VM_READY,
-    MSG_WELCOME, MsgRow,
+    MSG_UART, MSG_WELCOME, MsgRow,
 )
 from pyhv.cluster.wire import (
     MSG_DSM_DATA, MSG_DSM_GET_S, MSG_DSM_GET_X, MSG_DSM_GRANT_X, MSG_DSM_INV, MSG_DSM_INV_ACK, MSG_DSM_LOST,
@@ -42,6 +43,7 @@ from pyhv.core.remote import (
     KICK_MSG_BYTES, MMIO_REPLY_BYTES, POWER_MSG_BYTES, PSCI_REPLY_BYTES, remote_kick_handler, remote_mmio_handler,
     remote_power_handler, remote_psci_handler,
 )
+from pyhv.core.remote_uart import UART_MSG_BYTES, remote_uart_handler
 from pyhv.core.vmready import VM_READY_MSG_BYTES, vmready_handler
 from pyhv.vdev.vgic_remote import (
     CTLR_MSG_BYTES, SGI_MSG_BYTES, SPI_MSG_BYTES, vgic_remote_ctlr_handler, vgic_remote_sgi_handler,
@@ -87,6 +89,7 @@ MSG_TABLE: Final = (
     MsgRow(msg_type=MSG_PSCI, kind=KIND_RELIABLE, min_len=PSCI_REPLY_BYTES, handler=remote_psci_handler),
     MsgRow(msg_type=MSG_POWER, kind=KIND_RELIABLE, min_len=POWER_MSG_BYTES, handler=remote_power_handler),
     MsgRow(msg_type=MSG_VM_READY, kind=KIND_RELIABLE, min_len=VM_READY_MSG_BYTES, handler=vmready_handler),
+    MsgRow(msg_type=MSG_UART, kind=KIND_RELIABLE, min_len=UART_MSG_BYTES, handler=remote_uart_handler),
 )
 
 

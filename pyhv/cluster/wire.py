@@ -65,7 +65,8 @@ MSG_KICK: Final = u32(28)               # one-way: make a vCPU of the receiving 
 MSG_PSCI: Final = u32(29)               # request/reply: CPU_ON / state of a vCPU of the receiving node
 MSG_POWER: Final = u32(30)              # request/reply: the guest powered the VM off (or asked for a reset)
 MSG_VM_READY: Final = u32(31)           # a joiner set its part of the VM up (pyhv/core/vmready.py)
-MSG_TYPES: Final = u32(32)
+MSG_UART: Final = u32(32)               # one-way: the console UART moving between nodes (pyhv/core/remote_uart.py)
+MSG_TYPES: Final = u32(33)
 
 # WireHeader.flags
 F_RELIABLE: Final = u8(1)               # seq is valid: the frame is part of the peer's reliable stream

@@ -84,12 +84,20 @@ def console_rx_wanted(on: bool) -> None:
         pl011_rx_irq(st.base, on)
 
 
-def console_rx_irq(intid: u32) -> bool:
-    # The host UART's interrupt (DeviceIrqOps.handle; a cluster node's table calls it too): True if ours.
+def console_rx_claim(intid: u32) -> bool:
+    # True if `intid` is the host UART's receive interrupt (counted); the caller then feeds the vPL011.
     st = _rx.get()
     if st.intid == 0 or intid != st.intid:
         return False
     st.irqs += 1
+    return True
+
+
+def console_rx_irq(intid: u32) -> bool:
+    # The host UART's interrupt (DeviceIrqOps.handle of a single-node VM): True if ours. A VM across nodes
+    # claims it and feeds the device wherever it is (remote_uart_input).
+    if not console_rx_claim(intid):
+        return False
     vpl011_rx_ready()
     return True
 

@@ -27,6 +27,7 @@ from pyhv.core.remote_map import (
     REMOTE_DEVICE_OWNER, REMOTE_NO_NODE, RemotePhysOps, remote_my_node, remote_phys, remote_vcpu_cpu,
     remote_vcpu_is_local, remote_vcpu_node,
 )
+from pyhv.core.remote_uart import remote_uart_covers, remote_uart_poll, remote_uart_serve
 from pyhv.core.vcpu import VCPU_KICK_SGI, vcpu_is_current
 from pyhv.core.vmstate import vm_config
 from pyhv.core.vpsci import (
@@ -135,7 +136,10 @@ def remote_mmio_handler(src: u16, req_id: u32, payload: u64, length: u32) -> Non
         acc.value = m.value
         acc.width_bytes = m.width_bytes
         acc.is_write = m.is_write != 0
-        r.status = remote_local_access(m.vcpu, acc)
+        if remote_uart_covers(acc.ipa):
+            r.status = remote_uart_serve(src, m.vcpu, acc)    # the console UART may be away: RETRY
+        else:
+            r.status = remote_local_access(m.vcpu, acc)
         r.value = acc.value
         _rs.get().mmio_served += 1
     transport_send(src, MSG_MMIO, F_REPLY, req_id, addr_of(r), MMIO_REPLY_BYTES)
@@ -213,6 +217,7 @@ def remote_power_handler(src: u16, req_id: u32, payload: u64, length: u32) -> No
                m.vcpu, src, remote_my_node())
     else:
         kprint("pyhv: vcpu %u (node %u) powered the VM off; node %u powers off\n", m.vcpu, src, remote_my_node())
+    remote_uart_poll()                  # console bytes this node holds go out before the answer
     transport_send(src, MSG_POWER, F_REPLY, req_id, payload, POWER_MSG_BYTES)
     if st.power_kind == REMOTE_POWER_NONE:
         st.power_kind = m.kind

@@ -32,6 +32,10 @@ from pyhv.core.remote import (
     REMOTE_POWER_RESET, REMOTE_PSCI_CPU_ON, REMOTE_PSCI_STATE, REMOTE_VGIC_HOST_OPS, MmioMsg, MmioReply,
     PowerMsg, PsciMsg, PsciReply, remote_cpu_on_hook, remote_local_access, remote_stats,
 )
+from pyhv.core.remote_uart import (
+    REMOTE_MMIO_RETRY, UART_FORWARD, UART_WAIT, remote_uart_covers, remote_uart_flush_try, remote_uart_init,
+    remote_uart_try,
+)
 from pyhv.core.remote_map import (
     REMOTE_DEVICE_OWNER, REMOTE_NO_NODE, RemotePhysOps, remote_map_enable, remote_my_node,
     remote_node_is_peer, remote_phys, remote_set_phys_ops, remote_vcpu_is_local, remote_vcpu_node,
@@ -76,9 +80,30 @@ def remote_mmio_owner(ipa: u64) -> u16:
 def remote_mmio_access(vcpu: u32, acc: MmioAccess) -> u32:
     # MmioRouteOps.access: run `acc` of global vCPU `vcpu` where its device lives; MMIO_HANDLED or
     # MMIO_UNHANDLED as mmio_dispatch would answer (a load's value in acc.value).
+    if remote_uart_covers(acc.ipa):
+        return _uart_access(vcpu, acc)
     owner = remote_mmio_owner(acc.ipa)
     if owner == remote_my_node():
         return remote_local_access(vcpu, acc)
+    return _forward(owner, vcpu, acc)
+
+
+def _uart_access(vcpu: u32, acc: MmioAccess) -> u32:
+    # The console UART is wherever it was last used (pyhv/core/remote_uart.py): here, or forwarded to home,
+    # which answers RETRY while the device is away or on its way.
+    while True:
+        r = remote_uart_try(vcpu, acc)
+        if r == UART_FORWARD:
+            r = _forward(REMOTE_DEVICE_OWNER, vcpu, acc)
+            if r != REMOTE_MMIO_RETRY:
+                return r
+        elif r != UART_WAIT:
+            return r
+        service_wait_mark()             # the device is coming home, or the TX buffer waits for room
+        service_wait_once()
+
+
+def _forward(owner: u16, vcpu: u32, acc: MmioAccess) -> u32:
     m = MmioMsg()
     m.ipa = acc.ipa
     m.value = acc.value
@@ -95,7 +120,7 @@ def remote_mmio_access(vcpu: u32, acc: MmioAccess) -> u32:
                "write" if acc.is_write else "read", acc.ipa, owner)
         return MMIO_UNHANDLED
     r = struct_at(MmioReply, addr_of(out.data))
-    if not acc.is_write:
+    if not acc.is_write and r.status != REMOTE_MMIO_RETRY:
         acc.value = r.value
     return r.status
 
@@ -150,6 +175,9 @@ def _linger_us() -> u32:
 def remote_power_all(kind: u32, vcpu: u32) -> None:
     # Tell every other node (and wait for each answer, or for its loss), let our acks of the answers go
     # out, then power this node off.
+    while not remote_uart_flush_try():  # console bytes this node holds go first (the same in-order streams)
+        service_wait_mark()
+        service_wait_once()
     reqs = Array(u32, 16)               # MAX_NODES
     m = PowerMsg()
     m.kind = kind
@@ -195,3 +223,4 @@ def remote_vm_init(phys: RemotePhysOps) -> None:
     vpsci_set_power_ops(REMOTE_POWER_OPS)
     vpsci_set_peer_ops(REMOTE_PSCI_PEER_OPS)
     mmio_set_route(REMOTE_MMIO_ROUTE)
+    remote_uart_init()

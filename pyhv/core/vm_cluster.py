@@ -35,12 +35,13 @@ from pyhv.cluster.transport import PEER_LOST, transport_peer_state
 from pyhv.cluster.netstats import cluster_print_net_stats
 from pyhv.cluster.nic_probe import nic_irq_ops
 from pyhv.cluster.wire import MSG_POWER, MSG_VM_READY
-from pyhv.core.console_rx import console_rx_init, console_rx_irq
+from pyhv.core.console_rx import console_rx_claim, console_rx_init
 from pyhv.core.guestfault import guestfault_set_ops
 from pyhv.core.hostinfo import hostinfo
 from pyhv.core.power import power_off
 from pyhv.core.remote import POWER_MSG_BYTES, REMOTE_POWER_OFF, PowerMsg, remote_gic_kick, remote_service
 from pyhv.core.remote_call import remote_vm_init
+from pyhv.core.remote_uart import remote_uart_input, remote_uart_poll
 from pyhv.core.remote_map import RemotePhysOps
 from pyhv.core.vcpu import vcpu_run
 from pyhv.core.vm import vm_activate, vm_find_payload, vm_load_guest, vm_parse_payload, vm_place_guest, \
@@ -132,6 +133,7 @@ VM_WFE_OPS: Final = WfeOps(sleep=_wfe_sleep)
 def _after_poll() -> None:
     dsm_poll()
     remote_service()
+    remote_uart_poll()
     vc = _vc.get()
     if vc.stats_ticks != 0 and timer_now() >= vc.stats_next:
         vc.stats_next = timer_now() + vc.stats_ticks
@@ -152,7 +154,10 @@ def _irq(intid: u32) -> bool:
     if intid == TIMER_HYP_PPI:
         service_irq()
         return True
-    return console_rx_irq(intid)        # node 0: host input for the guest console
+    if console_rx_claim(intid):         # node 0: host input for the guest console, wherever the UART is
+        remote_uart_input()
+        return True
+    return False
 
 
 VM_CLUSTER_IRQ_OPS: Final = DeviceIrqOps(handle=_irq)

@@ -1,10 +1,10 @@
 # The guest's UART: an emulated Arm PrimeCell PL011 (Arm DDI 0183, "PrimeCell UART (PL011) Technical
 # Reference Manual", §3 registers, §2.9 interrupts), described by ONE register table (VPL011_ROWS).
 #
-# Transmit: a byte written to DR goes at once to the output hook (today the host console; later possibly
-# another node), so the TX FIFO is always empty: FR.TXFE = 1, TXFF = BUSY = 0. Every DR write therefore
-# drains the FIFO past its trigger level, which sets TXRIS, as it does when TX becomes enabled (CR.UARTEN
-# and CR.TXE); ICR clears it. Linux's amba-pl011 driver writes until FR.TXFF and, with characters left,
+# Transmit: a byte written to DR goes at once to the output hook (the host console, or on a node that holds
+# the device for a while, a buffer sent to the console's node: pyhv/core/remote_uart.py), so the TX FIFO
+# is always empty: FR.TXFE = 1, TXFF = BUSY = 0. Every DR write therefore drains the FIFO past its trigger
+# level, which sets TXRIS, as it does when TX becomes enabled (CR.UARTEN and CR.TXE); ICR clears it. Linux's amba-pl011 driver writes until FR.TXFF and, with characters left,
 # unmasks TXIM and waits for that interrupt: without it, console output would stall.
 # Receive: a 16-byte FIFO (1 byte with LCR_H.FEN clear), the real PL011's depth, so a guest driver sees
 # the FIFO it was written for. It is filled by PULLING bytes from the console input (Vpl011Ops.rx_get:
@@ -58,7 +58,8 @@ class Vpl011Ops(Ops):
     rx_wanted: Callable[[bool], None]   # True: call vpl011_rx_ready when input arrives; False: hold it
 
 
-class Vpl011State(Struct):
+class Vpl011Regs(Struct, packed=True):
+    # The registers and the receive FIFO: what moves with the device (Vpl011Image, pyhv/vdev/vpl011_move.py).
     ibrd: u32
     fbrd: u32
     lcr_h: u32
@@ -72,9 +73,13 @@ class Vpl011State(Struct):
     rx_bytes: u64                       # input bytes taken into the FIFO
     rx_full_holds: u64                  # times the FIFO filled up and the source was told to hold
     tx_bytes: u64
+    rx: Annotated[Array[u8], 16]
+
+
+class Vpl011State(Struct):
+    r: Vpl011Regs
     irq_level: bool
     rx_wanted: bool                     # the last rx_wanted() said True
-    rx: Annotated[Array[u8], 16]
     lock: SpinLock                      # see "Locking" above
 
 
@@ -83,21 +88,21 @@ _ops: Final = OpsSlot(Vpl011Ops)
 
 
 def _update_irq(st: Vpl011State) -> None:
-    level = (st.ris & st.imsc) != 0
+    level = (st.r.ris & st.r.imsc) != 0
     if level != st.irq_level:
         st.irq_level = level
         _ops.get().irq(level)
 
 
 def _rx_capacity(st: Vpl011State) -> u32:
-    return VPL011_FIFO_DEPTH if (st.lcr_h & LCR_H_FEN) != 0 else u32(1)
+    return VPL011_FIFO_DEPTH if (st.r.lcr_h & LCR_H_FEN) != 0 else u32(1)
 
 
 def _rx_trigger(st: Vpl011State) -> u32:
     # IFLS.RXIFLSEL [5:3]: 1/8, 1/4, 1/2, 3/4, 7/8 of the FIFO; 1 byte when the FIFO is off.
-    if (st.lcr_h & LCR_H_FEN) == 0:
+    if (st.r.lcr_h & LCR_H_FEN) == 0:
         return u32(1)
-    sel = (st.ifls >> 3) & 7
+    sel = (st.r.ifls >> 3) & 7
     if sel == 0:
         return u32(2)
     if sel == 1:
@@ -111,11 +116,11 @@ def _rx_trigger(st: Vpl011State) -> u32:
 
 def _rx_status(st: Vpl011State) -> None:
     # RXRIS at or above the trigger level; RTRIS while data waits below it; neither when empty.
-    st.ris &= ~(INT_RX | INT_RT)
-    if st.rx_count >= _rx_trigger(st):
-        st.ris |= INT_RX
-    elif st.rx_count > 0:
-        st.ris |= INT_RT
+    st.r.ris &= ~(INT_RX | INT_RT)
+    if st.r.rx_count >= _rx_trigger(st):
+        st.r.ris |= INT_RX
+    elif st.r.rx_count > 0:
+        st.r.ris |= INT_RT
 
 
 def vpl011_no_input_get() -> u32:
@@ -133,7 +138,7 @@ def vpl011_set_ops(ops: Vpl011Ops) -> None:
 
 def _rx_on(st: Vpl011State) -> bool:
     on = CR_UARTEN | CR_RXE
-    return (st.cr & on) == on
+    return (st.r.cr & on) == on
 
 
 def _rx_fill(st: Vpl011State) -> None:
@@ -141,18 +146,18 @@ def _rx_fill(st: Vpl011State) -> None:
     # more (only on a change: on the host that is a UART register write). Lock held.
     cap = _rx_capacity(st)
     if _rx_on(st):
-        while st.rx_count < cap:
+        while st.r.rx_count < cap:
             c = _ops.get().rx_get()
             if c == VPL011_RX_NONE:
                 break
-            st.rx[(st.rx_head + st.rx_count) % VPL011_FIFO_DEPTH] = u8(c)
-            st.rx_count += 1
-            st.rx_bytes += 1
-    wanted = _rx_on(st) and st.rx_count < cap
+            st.r.rx[(st.r.rx_head + st.r.rx_count) % VPL011_FIFO_DEPTH] = u8(c)
+            st.r.rx_count += 1
+            st.r.rx_bytes += 1
+    wanted = _rx_on(st) and st.r.rx_count < cap
     if wanted != st.rx_wanted:
         st.rx_wanted = wanted
         if not wanted and _rx_on(st):
-            st.rx_full_holds += 1
+            st.r.rx_full_holds += 1
         _ops.get().rx_wanted(wanted)
     _rx_status(st)
     _update_irq(st)
@@ -161,16 +166,16 @@ def _rx_fill(st: Vpl011State) -> None:
 def vpl011_reset() -> None:
     st = _uart.get()
     with st.lock:
-        st.ibrd = u32(0)
-        st.fbrd = u32(0)
-        st.lcr_h = u32(0)
-        st.cr = CR_RESET
-        st.ifls = IFLS_RESET
-        st.imsc = u32(0)
-        st.ris = u32(0)
-        st.dmacr = u32(0)
-        st.rx_head = u32(0)
-        st.rx_count = u32(0)
+        st.r.ibrd = u32(0)
+        st.r.fbrd = u32(0)
+        st.r.lcr_h = u32(0)
+        st.r.cr = CR_RESET
+        st.r.ifls = IFLS_RESET
+        st.r.imsc = u32(0)
+        st.r.ris = u32(0)
+        st.r.dmacr = u32(0)
+        st.r.rx_head = u32(0)
+        st.r.rx_count = u32(0)
         st.rx_wanted = False
         _ops.get().rx_wanted(False)     # the receiver is off after reset: the source holds its input
         _update_irq(st)
@@ -184,15 +189,30 @@ def vpl011_rx_ready() -> None:
 
 
 def vpl011_rx_bytes() -> u64:
-    return _uart.get().rx_bytes
+    return _uart.get().r.rx_bytes
 
 
 def vpl011_rx_full_holds() -> u64:
-    return _uart.get().rx_full_holds
+    return _uart.get().r.rx_full_holds
 
 
 def vpl011_tx_bytes() -> u64:
-    return _uart.get().tx_bytes
+    return _uart.get().r.tx_bytes
+
+
+# --- for pyhv/vdev/vpl011_move.py (the state leaving or joining this node) ----------------------------------
+
+def vpl011_state() -> Vpl011State:
+    return _uart.get()
+
+
+def vpl011_ops() -> Vpl011Ops:
+    return _ops.get()
+
+
+def vpl011_rx_fill_locked(st: Vpl011State) -> None:
+    # _rx_fill for a caller that holds st.lock.
+    _rx_fill(st)
 
 
 # --- register rows: read(vcpu, offset in row) / write(vcpu, offset in row, value) ----------------------
@@ -206,11 +226,11 @@ def _dr_read(vcpu: u32, off: u32) -> u64:
     # Only an access that includes byte 0 pops (a byte read of the error bits at DR + 1 reads 0).
     st = _uart.get()
     with st.lock:
-        if st.rx_count == 0 or (off & 3) != 0:
+        if st.r.rx_count == 0 or (off & 3) != 0:
             return u64(0)
-        c = st.rx[st.rx_head]
-        st.rx_head = (st.rx_head + 1) % VPL011_FIFO_DEPTH
-        st.rx_count -= 1
+        c = st.r.rx[st.r.rx_head]
+        st.r.rx_head = (st.r.rx_head + 1) % VPL011_FIFO_DEPTH
+        st.r.rx_count -= 1
         _rx_fill(st)
         return u64(c)
 
@@ -219,8 +239,8 @@ def _dr_write(vcpu: u32, off: u32, v: u64) -> None:
     st = _uart.get()
     with st.lock:
         _ops.get().tx(u8(v))
-        st.tx_bytes += 1
-        st.ris |= INT_TX                # the byte left at once: the FIFO is below its level again
+        st.r.tx_bytes += 1
+        st.r.ris |= INT_TX                # the byte left at once: the FIFO is below its level again
         _update_irq(st)
 
 
@@ -229,102 +249,102 @@ def _fr_read(vcpu: u32, off: u32) -> u64:
     with st.lock:
         _rx_fill(st)                    # a guest polling FR without interrupts still gets its input
         fr = FR_TXFE
-        if st.rx_count == 0:
+        if st.r.rx_count == 0:
             fr |= FR_RXFE
-        if st.rx_count >= _rx_capacity(st):
+        if st.r.rx_count >= _rx_capacity(st):
             fr |= FR_RXFF
         return u64(fr) >> _shift(off)
 
 
 def _ibrd_read(vcpu: u32, off: u32) -> u64:
-    return u64(_uart.get().ibrd) >> _shift(off)
+    return u64(_uart.get().r.ibrd) >> _shift(off)
 
 
 def _ibrd_write(vcpu: u32, off: u32, v: u64) -> None:
-    _uart.get().ibrd = u32(v << _shift(off)) & 0xFFFF
+    _uart.get().r.ibrd = u32(v << _shift(off)) & 0xFFFF
 
 
 def _fbrd_read(vcpu: u32, off: u32) -> u64:
-    return u64(_uart.get().fbrd) >> _shift(off)
+    return u64(_uart.get().r.fbrd) >> _shift(off)
 
 
 def _fbrd_write(vcpu: u32, off: u32, v: u64) -> None:
-    _uart.get().fbrd = u32(v << _shift(off)) & 0x3F
+    _uart.get().r.fbrd = u32(v << _shift(off)) & 0x3F
 
 
 def _lcr_h_read(vcpu: u32, off: u32) -> u64:
-    return u64(_uart.get().lcr_h) >> _shift(off)
+    return u64(_uart.get().r.lcr_h) >> _shift(off)
 
 
 def _lcr_h_write(vcpu: u32, off: u32, v: u64) -> None:
     st = _uart.get()
     with st.lock:
-        st.lcr_h = u32(v << _shift(off)) & 0xFF
-        if st.rx_count > _rx_capacity(st):  # FIFO switched off: keep the oldest byte only (as the PL011)
-            st.rx_count = _rx_capacity(st)
+        st.r.lcr_h = u32(v << _shift(off)) & 0xFF
+        if st.r.rx_count > _rx_capacity(st):  # FIFO switched off: keep the oldest byte only (as the PL011)
+            st.r.rx_count = _rx_capacity(st)
         _rx_fill(st)
 
 
 def _cr_read(vcpu: u32, off: u32) -> u64:
-    return u64(_uart.get().cr) >> _shift(off)
+    return u64(_uart.get().r.cr) >> _shift(off)
 
 
 def _cr_write(vcpu: u32, off: u32, v: u64) -> None:
     st = _uart.get()
     with st.lock:
         tx_on = CR_UARTEN | CR_TXE
-        was_on = (st.cr & tx_on) == tx_on
-        st.cr = u32(v << _shift(off)) & 0xFF87
-        if not was_on and (st.cr & tx_on) == tx_on:
-            st.ris |= INT_TX            # transmitter enabled with an empty FIFO
+        was_on = (st.r.cr & tx_on) == tx_on
+        st.r.cr = u32(v << _shift(off)) & 0xFF87
+        if not was_on and (st.r.cr & tx_on) == tx_on:
+            st.r.ris |= INT_TX            # transmitter enabled with an empty FIFO
         _rx_fill(st)                    # the receiver may have been switched on (or off: hold the input)
 
 
 def _ifls_read(vcpu: u32, off: u32) -> u64:
-    return u64(_uart.get().ifls) >> _shift(off)
+    return u64(_uart.get().r.ifls) >> _shift(off)
 
 
 def _ifls_write(vcpu: u32, off: u32, v: u64) -> None:
     st = _uart.get()
     with st.lock:
-        st.ifls = u32(v << _shift(off)) & 0x3F
+        st.r.ifls = u32(v << _shift(off)) & 0x3F
         _rx_status(st)
         _update_irq(st)
 
 
 def _imsc_read(vcpu: u32, off: u32) -> u64:
-    return u64(_uart.get().imsc) >> _shift(off)
+    return u64(_uart.get().r.imsc) >> _shift(off)
 
 
 def _imsc_write(vcpu: u32, off: u32, v: u64) -> None:
     st = _uart.get()
     with st.lock:
-        st.imsc = u32(v << _shift(off)) & INT_ALL
+        st.r.imsc = u32(v << _shift(off)) & INT_ALL
         _update_irq(st)
 
 
 def _ris_read(vcpu: u32, off: u32) -> u64:
-    return u64(_uart.get().ris) >> _shift(off)
+    return u64(_uart.get().r.ris) >> _shift(off)
 
 
 def _mis_read(vcpu: u32, off: u32) -> u64:
     st = _uart.get()
-    return u64(st.ris & st.imsc) >> _shift(off)
+    return u64(st.r.ris & st.r.imsc) >> _shift(off)
 
 
 def _icr_write(vcpu: u32, off: u32, v: u64) -> None:
     st = _uart.get()
     with st.lock:
-        st.ris &= ~(u32(v << _shift(off)) & INT_ALL)
+        st.r.ris &= ~(u32(v << _shift(off)) & INT_ALL)
         _update_irq(st)
 
 
 def _dmacr_read(vcpu: u32, off: u32) -> u64:
-    return u64(_uart.get().dmacr) >> _shift(off)
+    return u64(_uart.get().r.dmacr) >> _shift(off)
 
 
 def _dmacr_write(vcpu: u32, off: u32, v: u64) -> None:
-    _uart.get().dmacr = u32(v << _shift(off)) & 7
+    _uart.get().r.dmacr = u32(v << _shift(off)) & 7
 
 
 def _id_read(vcpu: u32, off: u32) -> u64:

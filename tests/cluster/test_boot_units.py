@@ -91,7 +91,7 @@ def test_bootargs_parse_is_bounded(load: Loader) -> None:
 
 
 def test_marker_is_recorded_and_printed(bootstrap: Bootstrap) -> None:
-    assert MSG_MARKER == 11 and MSG_TYPES == 32      # 12..23 the DSM (docs/dsm.md), 24..31 the cross-node VM
+    assert MSG_MARKER == 11 and MSG_TYPES == 33      # 12..23 the DSM (docs/dsm.md), 24..32 the cross-node VM
     frame = marker_frame(7, 123456789, cluster_id("test"))
     buf = 0x4400_0000
     write_memory(buf + 2, frame)

@@ -23,7 +23,7 @@ from pyhv.vdev.vgic_remote import CTLR_MSG_BYTES, SGI_MSG_BYTES, SPI_MSG_BYTES, 
 def test_type_31_is_the_vm_start_barrier_counting_each_node_once() -> None:
     m = Machine()
     node = m.add_node()
-    assert int(MSG_TYPES) == 32 and len(MSG_TABLE) == 32
+    assert int(MSG_TYPES) == 33 and len(MSG_TABLE) == 33     # 32: the moving console UART
     with m.on_cpu(node, 0):
         printk_set_console(ConsoleOps(putc=lambda c: node.console.append(int(c))))
         ok, bad = VmReadyMsg(), VmReadyMsg()

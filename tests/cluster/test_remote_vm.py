@@ -15,6 +15,7 @@ from pyhv.cluster.wire import MSG_PSCI
 from pyhv.core.remote import REMOTE_PSCI_CPU_ON, PsciMsg, PsciReply
 
 from pyhv.core.remote import remote_stats
+from pyhv.core.remote_uart import remote_uart_stats
 from pyhv.core.vpsci import vpsci_vcpu_started, vpsci_vcpu_state, VpsciBoot
 from pyhv.sim.world import Faults, SimNode
 from pyhv.vdev.vgic import vgic_kick, vgic_state
@@ -109,10 +110,15 @@ def _node1_v3(vc: VmCluster, node: SimNode) -> None:
     vc.write(2, UART + PL011_CR, 0x101)                              # UARTEN | TXE: TX interrupt raw
     vc.write(2, UART + PL011_IMSC, 1 << 5)                           # unmask it: the line goes high
     spi = st.spis[UART_INTID - 32]
-    r["spi_high"] = bool(spi.line_level) and UART_INTID in listed(2)
+    # The UART is node 1's by now (it moved after 16 accesses in a row): its line goes to the distributor
+    # on node 0 (LINE), which sends node 1 the SPI — an interrupt arrives a little after the write.
+    r["uart_here"] = bool(remote_uart_stats().here)
+    vc.wait_for(lambda: bool(spi.line_level) and UART_INTID in listed(2))
+    r["spi_high"] = True
     r["spi_kick"] = (2, 0) in vc.log().kicks[kicks_before:]
     vc.write(2, UART + PL011_ICR, 1 << 5)                            # the guest's handler clears it
-    r["spi_low"] = not bool(spi.line_level)
+    vc.wait_for(lambda: not bool(spi.line_level))
+    r["spi_low"] = True
     # --- vPSCI of node 0's vCPU 1
     r["aff_v1_before"] = vc.psci(2, PSCI_AFFINITY_INFO, mpidr(0, 1))[0]
     r["cpu_on_v1"] = vc.psci(2, PSCI_CPU_ON, mpidr(0, 1), ENTRY, 0x77)[0]
@@ -154,6 +160,7 @@ def test_gicv3_vm_across_two_nodes(faults: str) -> None:
     assert r1["v3_kicks"] == 3 and all(v in (0, 1) for v, _ in n0.kicks)
     # The UART SPI routed to vCPU 2 reached node 1's vGIC and kicked it; lowered again by the ICR write.
     assert r1["irouter"] == mpidr(1, 0)
+    assert r1["uart_here"] is True
     assert r1["spi_high"] is True and r1["spi_kick"] is True and r1["spi_low"] is True
     # vPSCI across nodes
     assert r1["aff_v1_before"] == AFF_OFF
