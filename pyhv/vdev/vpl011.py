@@ -5,7 +5,8 @@
 # the device for a while, a buffer sent to the console's node: pyhv/core/remote_uart.py), so the TX FIFO
 # is always empty: FR.TXFE = 1, TXFF = BUSY = 0. Every DR write therefore drains the FIFO past its trigger
 # level, which sets TXRIS, as it does when TX becomes enabled (CR.UARTEN and CR.TXE); ICR clears it.
-# Linux's amba-pl011 driver writes until FR.TXFF and, with characters left, unmasks TXIM and waits for that interrupt: without it, console output would stall.
+# Linux's amba-pl011 driver writes until FR.TXFF and, with characters left, unmasks TXIM and waits for
+# that interrupt: without it, console output would stall.
 # Receive: a 16-byte FIFO (1 byte with LCR_H.FEN clear), the real PL011's depth, so a guest driver sees
 # the FIFO it was written for. It is filled by PULLING bytes from the console input (Vpl011Ops.rx_get:
 # the host UART on one node, pyhv/core/console_rx.py) whenever it has room and the receiver is on
