@@ -21,7 +21,9 @@ from pyhv.lang import Array, addr_of, i32, kprint, range, struct_at, u8, u16, u3
 
 from pyhv.arch.timer import timer_now
 from pyhv.cluster.requests import Reply
-from pyhv.cluster.service import service_request, service_wait_mark, service_wait_once, service_wait_reply
+from pyhv.cluster.service import (
+    service_request, service_wait_mark, service_wait_once, service_wait_reply, service_wait_unmark,
+)
 from pyhv.cluster.servicelock import service_cpu, service_state
 from pyhv.cluster.table import cluster_cfg, cluster_my_node, ticks_from_us
 from pyhv.cluster.transport import TRANSPORT_OK
@@ -33,8 +35,8 @@ from pyhv.core.remote import (
     PowerMsg, PsciMsg, PsciReply, remote_cpu_on_hook, remote_local_access, remote_stats,
 )
 from pyhv.core.remote_uart import (
-    REMOTE_MMIO_RETRY, UART_FORWARD, UART_WAIT, remote_uart_covers, remote_uart_flush_try, remote_uart_init,
-    remote_uart_try,
+    REMOTE_MMIO_RETRY, UART_FORWARD, UART_WAIT, remote_uart_covers, remote_uart_flush_try, remote_uart_gen,
+    remote_uart_init, remote_uart_try,
 )
 from pyhv.core.remote_map import (
     REMOTE_DEVICE_OWNER, REMOTE_NO_NODE, RemotePhysOps, remote_map_enable, remote_my_node,
@@ -90,8 +92,10 @@ def remote_mmio_access(vcpu: u32, acc: MmioAccess) -> u32:
 
 def _uart_access(vcpu: u32, acc: MmioAccess) -> u32:
     # The console UART is wherever it was last used (pyhv/core/remote_uart.py): here, or forwarded to home,
-    # which answers RETRY while the device is away or on its way.
+    # which answers RETRY while the device is away or on its way (then the access goes again at once: each
+    # try waits a round trip for its answer, and the device is back or here within a few).
     while True:
+        gen = remote_uart_gen()
         r = remote_uart_try(vcpu, acc)
         if r == UART_FORWARD:
             r = _forward(REMOTE_DEVICE_OWNER, vcpu, acc)
@@ -99,8 +103,12 @@ def _uart_access(vcpu: u32, acc: MmioAccess) -> u32:
                 return r
         elif r != UART_WAIT:
             return r
-        service_wait_mark()             # the device is coming home, or the TX buffer waits for room
-        service_wait_once()
+        else:                           # home waits for the device to come back, a holder for room to send
+            service_wait_mark()
+            if remote_uart_gen() == gen:
+                service_wait_once()
+            else:
+                service_wait_unmark()
 
 
 def _forward(owner: u16, vcpu: u32, acc: MmioAccess) -> u32:

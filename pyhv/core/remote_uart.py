@@ -16,7 +16,7 @@
 #   home takes it back (RECALL -> STATE holder -> home) when a vCPU of home or of a third node accesses it,
 #     or host input arrives (the input waits, masked at the host UART, until the device is home). An
 #     access that finds the device away or in flight gets MMIO RETRY (a handler never waits) and is
-#     sent again by its vCPU; a vCPU of home waits for STATE itself.
+#     sent again by its vCPU at once (each try is a round trip); a vCPU of home waits for STATE itself.
 #
 # Every access, the input and every message handler run under the node's service lock, so "is it here" and
 # the access are one step on every node. The device is never in two places: home marks it away when it
@@ -86,6 +86,7 @@ class RemoteUart(Struct):
     tx_msgs: u64                    # holder: TX messages sent
     bad: u64                        # messages that did not fit the device's state (dropped)
     lost: u64                       # home: holders lost with the device
+    gen: u32                        # bumped on every change a waiting access may be waiting for
     tx: Annotated[Array[u8], 240]
     msg: UartMsg                    # the one outgoing message (every send is under the service lock)
 
@@ -132,6 +133,12 @@ def remote_uart_init() -> None:
         vpl011_set_ops(UART_HOLDER_OPS)
 
 
+def remote_uart_gen() -> u32:
+    # Read before remote_uart_try and again after service_wait_mark: unchanged means sleep (no lost wake-up:
+    # a change after the mark comes with a poll that wakes the sleepers).
+    return _u.get().gen
+
+
 def remote_uart_covers(ipa: u64) -> bool:
     cfg = vm_config()
     return _u.get().enabled and ipa >= cfg.uart_base and ipa - cfg.uart_base < UART_SIZE
@@ -158,6 +165,7 @@ def _flush_locked() -> bool:
             return False
         u.tx_len = u32(0)
         u.tx_msgs += 1
+        u.gen += 1
     if u.line_dirty:
         r = _send(REMOTE_DEVICE_OWNER, UART_OP_LINE, u32(1) if u.line_level else u32(0))
         if r == TRANSPORT_ERR_BUSY:
@@ -190,6 +198,7 @@ def _reclaim_if_lost_locked() -> None:
     u.here = True
     u.away = REMOTE_NO_NODE
     u.recalling = False
+    u.gen += 1
     vpl011_reset()
 
 
@@ -327,6 +336,7 @@ def remote_uart_handler(src: u16, req_id: u32, payload: u64, length: u32) -> Non
         u.recalling = False
         u.streak = u32(0)
         u.moves_in += 1
+        u.gen += 1
     elif m.op == UART_OP_STATE:
         if u.here or src != REMOTE_DEVICE_OWNER or not vpl011_image_ok(m.img):
             u.bad += 1
@@ -336,6 +346,7 @@ def remote_uart_handler(src: u16, req_id: u32, payload: u64, length: u32) -> Non
         vpl011_load(m.img, False)
         u.here = True
         u.moves_in += 1
+        u.gen += 1
     elif m.op == UART_OP_RECALL and not home:
         if not u.here or src != REMOTE_DEVICE_OWNER:
             u.bad += 1
@@ -344,6 +355,7 @@ def remote_uart_handler(src: u16, req_id: u32, payload: u64, length: u32) -> Non
         vpl011_save(u.msg.img)
         _send(REMOTE_DEVICE_OWNER, UART_OP_STATE, u32(0))
         u.here = False
+        u.gen += 1
     elif m.op == UART_OP_TX and home and src == u.away and m.count <= UART_TX_BYTES:
         for i in range(m.count):
             vpl011_emit(m.tx[i])

@@ -1,7 +1,7 @@
 # The counters of a VM across nodes, printed by every node when it powers off (docs/cluster-vm.md
-# "Statistics"): the network's (pyhv/cluster/netstats.py), the DSM's, the cross-node devices' and each
-# CPU's guest exits, as `stats: node <id> <group> key=value ...` lines that `pyhv run --nodes N` gathers into
-# one table, plus the DSM's own human-readable lines.
+# "Statistics"): the network's (pyhv/cluster/netstats.py), the DSM's, the cross-node devices', the moving
+# console UART's and each CPU's guest exits, as `stats: node <id> <group> key=value ...` lines that `pyhv run
+# --nodes N` gathers into one table, plus the DSM's own human-readable lines.
 
 from pyhv.lang import kprint, range, u32, u64
 
@@ -9,6 +9,7 @@ from pyhv.cluster.netstats import cluster_print_net_stats
 from pyhv.cluster.table import cluster_my_node
 from pyhv.core.hostinfo import hostinfo
 from pyhv.core.remote import remote_stats
+from pyhv.core.remote_uart import remote_uart_stats
 from pyhv.core.vmstate import VM_STAT_CPUS, vm_counters
 from pyhv.dsm.fault import dsm_print_stats, dsm_stats
 from pyhv.dsm.types import DSM_LAT_BUCKETS
@@ -52,6 +53,9 @@ def vm_cluster_print_stats() -> None:
            r.mmio_forwarded, r.mmio_served, r.psci_forwarded, r.psci_served)
     kprint("stats: node %u remote kicks_sent=%u kicks_received=%u sgis_sent=%u sgis_raised=%u spis_sent=%u\n",
            me, r.kicks_sent, r.kicks_received, g.sgis_sent, g.sgis_raised, g.spis_sent)
+    u = remote_uart_stats()
+    kprint("stats: node %u uart moves_in=%u moves_out=%u recalls=%u retries=%u tx_msgs=%u bad=%u lost=%u\n", me,
+           u.moves_in, u.moves_out, u.recalls, u.retries, u.tx_msgs, u.bad, u.lost)
     c = vm_counters()
     n = hostinfo().ncpus if hostinfo().ncpus < VM_STAT_CPUS else VM_STAT_CPUS
     for i in range(u32(0), n):

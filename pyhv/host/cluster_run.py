@@ -33,7 +33,7 @@ from typing import BinaryIO
 
 from pyhv.host.boards import load_board
 from pyhv.host.profile import Sampler, monitor_args, monitor_socket_path
-from pyhv.host.qemu import RunOptions, image_path, qemu_command
+from pyhv.host.qemu import Feeder, RunOptions, image_path, qemu_command
 from pyhv.host.switch import Switch, node_socket_path, switch_socket_path
 from pyhv.host.switch_faults import FaultConfig
 
@@ -60,6 +60,7 @@ class ClusterOptions:
     restart_after_s: float | None = None      # boot a killed node again (same MAC and port) this much later
     node0_args: tuple[str, ...] = ()          # QEMU arguments for node 0 only (the guest payload, its log UART)
     stdin_node0: bool = False                 # node 0 reads this process's stdin (the guest's console input)
+    feed: tuple[tuple[str, bytes], ...] = ()  # node 0's scripted console input (pyhv/host/qemu.py Feeder)
     profile_s: float | None = None            # sample every node's CPUs this often into OUT/profile<i>.txt
 
 
@@ -129,10 +130,13 @@ def node_qemu_args(sock_dir: Path, index: int, cluster: str, nodes: int | None =
 
 
 class _Node:
-    def __init__(self, result: NodeResult, echo: bool, stdin: bool = False) -> None:
+    def __init__(self, result: NodeResult, echo: bool, stdin: bool = False,
+                 feed: tuple[tuple[str, bytes], ...] = ()) -> None:
         self.result = result
         self.echo = echo
         self.stdin = stdin
+        self.feed = feed
+        self.feeder: Feeder | None = None
         self.proc: subprocess.Popen[bytes] | None = None
         self.chunks: list[bytes] = []
         self.reader: threading.Thread | None = None
@@ -153,9 +157,10 @@ class _Node:
     def start(self) -> None:
         self.log = open(self.result.log_path, "wb")
         self.result.started_at = time.monotonic()
-        self.proc = subprocess.Popen(self.result.command, stdin=None if self.stdin else subprocess.DEVNULL,
-                                     stdout=subprocess.PIPE,
+        stdin = subprocess.PIPE if self.feed else None if self.stdin else subprocess.DEVNULL
+        self.proc = subprocess.Popen(self.result.command, stdin=stdin, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT)
+        self.feeder = Feeder(self.proc, self.feed)
         self.reader = threading.Thread(target=self._pump, daemon=True)
         self.reader.start()
 
@@ -165,6 +170,8 @@ class _Node:
             data = os.read(self.proc.stdout.fileno(), 4096)
             if not data:
                 return
+            if self.feeder is not None:
+                self.feeder.output(data)
             self.chunks.append(data)
             self.log.write(data)
             self.log.flush()
@@ -231,7 +238,8 @@ def run_cluster(target_dir: Path, out_dir: Path, nodes: int, options: ClusterOpt
                               + (monitor_args(sock_dir, i) if options.profile_s is not None else ()))
             result = NodeResult(i, node_role(i), node_mac(i), qemu_command(board, out_dir, base),
                                 out_dir / f"node{i}.log")
-            runners.append(_Node(result, options.echo and i == 0, options.stdin_node0 and i == 0))
+            runners.append(_Node(result, options.echo and i == 0, options.stdin_node0 and i == 0,
+                                 options.feed if i == 0 else ()))
         delays = [options.start_delays[i] if i < len(options.start_delays) else 0.0 for i in range(nodes)]
         order = sorted(range(nodes), key=lambda i: (delays[i], i))
         deadline = started + options.timeout_s

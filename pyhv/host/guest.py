@@ -137,18 +137,26 @@ for arg in $(cat /proc/cmdline); do
             devmem 0x0A100008 32 7
             echo "clusterinfo: after a write nodes=$(($(devmem 0x0A100008 32)))" \\
                  "writes_ignored=$(($(devmem 0x0A100018 32)))" ;;
-          console)  # host stdin reaches the console (issue 13): a line through `read`, then N raw bytes
-            n="${{args:-4096}}"
-            echo "pyhv-guest: console: type a line"
-            read -r line
-            echo "pyhv-guest: console: read '$line'"
-            mkdir -p /tmp
-            stty raw -echo
-            echo "pyhv-guest: console: send $n bytes"
-            timeout 120 head -c "$n" > /tmp/console.in
-            stty sane
-            sum="$(md5sum < /tmp/console.in)"
-            echo "pyhv-guest: console: got $(wc -c < /tmp/console.in) bytes md5 ${{sum%% *}}" ;;
+          console)  # host stdin reaches the console (issue 13): a line through `read`, then N raw bytes.
+                    # console:N:CPU does it pinned to CPU (a VM across nodes: the UART moves there and back)
+            set -- $args
+            n="${{1:-4096}}"
+            pin=""
+            [ -n "${{2:-}}" ] && pin="taskset -c $2"
+            $pin sh -c '
+              n=$1
+              echo "pyhv-guest: console: on cpu $(cut -d " " -f 39 /proc/self/stat)"
+              echo "pyhv-guest: console: type a line"
+              read -r line
+              echo "pyhv-guest: console: read '"'"'$line'"'"'"
+              mkdir -p /tmp
+              stty raw -echo
+              echo "pyhv-guest: console: send $n bytes"
+              timeout 120 head -c "$n" > /tmp/console.in
+              stty sane
+              sum="$(md5sum < /tmp/console.in)"
+              echo "pyhv-guest: console: got $(wc -c < /tmp/console.in) bytes md5 ${{sum%% *}}"
+            ' sh "$n" ;;
           *) echo "pyhv-guest: unknown test $t" ;;
         esac
         status=$?

@@ -104,6 +104,30 @@ def qemu_command(board: Board, out_dir: Path, options: RunOptions) -> list[str]:
     return cmd + list(board.qemu_extra_args) + list(options.extra_args)
 
 
+class Feeder:
+    """Scripted console input (RunOptions.feed, ClusterOptions.feed): once the process's output showed a
+    feed entry's text, its bytes are written to the process's stdin (QEMU's serial input), in order."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], feed: tuple[tuple[str, bytes], ...]) -> None:
+        self.proc = proc
+        self.pending = list(feed)
+        self.seen = bytearray()         # output since the last match
+
+    def output(self, data: bytes) -> None:
+        if not self.pending:
+            return
+        self.seen.extend(data)
+        while self.pending and self.pending[0][0].encode() in self.seen:
+            needle, text = self.pending.pop(0)
+            del self.seen[:self.seen.index(needle.encode()) + len(needle)]
+            assert self.proc.stdin is not None
+            try:
+                self.proc.stdin.write(text)
+                self.proc.stdin.flush()
+            except BrokenPipeError:
+                self.pending.clear()
+
+
 def run_qemu(cmd: list[str], timeout_s: float, log_path: Path | None = None, echo: bool = False,
              stdin: bool = False, feed: tuple[tuple[str, bytes], ...] = ()) -> RunResult:
     """Run QEMU, stream its serial output, stop it after timeout_s. Never raises on guest behaviour."""
@@ -113,20 +137,7 @@ def run_qemu(cmd: list[str], timeout_s: float, log_path: Path | None = None, ech
     newline_times: list[float] = []
     stdin_arg = subprocess.PIPE if feed else None if stdin else subprocess.DEVNULL
     proc = subprocess.Popen(cmd, stdin=stdin_arg, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    pending = list(feed)
-    seen = bytearray()              # output since the last feed match
-
-    def feed_input(data: bytes) -> None:
-        seen.extend(data)
-        while pending and pending[0][0].encode() in seen:
-            needle, text = pending.pop(0)
-            del seen[:seen.index(needle.encode()) + len(needle)]
-            assert proc.stdin is not None
-            try:
-                proc.stdin.write(text)
-                proc.stdin.flush()
-            except BrokenPipeError:
-                pending.clear()
+    feeder = Feeder(proc, feed)
 
     def pump() -> None:
         assert proc.stdout is not None
@@ -134,8 +145,7 @@ def run_qemu(cmd: list[str], timeout_s: float, log_path: Path | None = None, ech
             data = os.read(proc.stdout.fileno(), 4096)
             if not data:
                 return
-            if pending:
-                feed_input(data)
+            feeder.output(data)
             now = time.monotonic() - start
             newline_times.extend([now] * data.count(b"\n"))
             chunks.append(data)
